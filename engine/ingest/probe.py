@@ -1,0 +1,151 @@
+"""Open, verify and hash one image file. Runs in worker processes, so it is self-contained.
+
+The result is a plain dict (cheap to pickle): either ``{"ok": True, ...facts}`` or
+``{"ok": False, "reason": code, "detail": text}``. Reason codes are listed in REASONS.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+import struct
+import warnings
+from typing import Any
+
+import xxhash
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "DIB"})
+HASH_PREFIX = "xxh128:"
+_STREAM_HASH_ABOVE = 64 * 1024 * 1024
+
+REASONS = {
+    "missing": "file disappeared or is a broken symlink",
+    "broken_symlink": "symlink points to nothing",
+    "symlink_loop": "symlink loop",
+    "unreadable": "no permission to read, or an I/O error",
+    "not_a_file": "not a regular file",
+    "empty_file": "zero-byte file",
+    "file_too_large": "file larger than the ingest.max_file_mb limit",
+    "not_an_image": "not an image (unknown format, e.g. a text file with an image extension)",
+    "unsupported_format": "an image format ClassKit does not ingest",
+    "too_large": "image has more pixels than ingest.max_pixels (possible decompression bomb)",
+    "truncated": "image file is truncated",
+    "corrupt": "image data is corrupt and cannot be decoded",
+    "decoder_crash": "the image decoder crashed on this file",
+    "video_error": "video could not be opened or decoded",
+    "label_error": "a label or annotation for this item is invalid",
+    "bad_crop": "annotation box is empty or outside the image",
+}
+
+# EXIF orientations 5-8 swap width and height when applied.
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+def issue(reason: str, detail: str = "") -> dict[str, Any]:
+    """A failed probe result."""
+    return {"ok": False, "reason": reason, "detail": detail or REASONS.get(reason, "")}
+
+
+def hash_bytes(data: bytes) -> str:
+    """Content hash used everywhere in ClassKit (fast, 128-bit)."""
+    return HASH_PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_file(path: str, chunk: int = 8 * 1024 * 1024) -> str:
+    """Content hash of a file, streamed."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return HASH_PREFIX + h.hexdigest()
+
+
+def _os_issue(exc: OSError) -> dict[str, Any]:
+    if exc.errno == errno.ELOOP:
+        return issue("symlink_loop", str(exc))
+    if isinstance(exc, FileNotFoundError):
+        return issue("missing", str(exc))
+    return issue("unreadable", f"{type(exc).__name__}: {exc}")
+
+
+def probe_file(path: str, max_pixels: int, max_bytes: int) -> dict[str, Any]:
+    """Stat, hash and fully decode ``path``; never raises for bad input."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if os.path.islink(path) and isinstance(exc, FileNotFoundError):
+            return issue("broken_symlink", f"symlink target missing: {os.readlink(path)}")
+        return _os_issue(exc)
+    if not stat.S_ISREG(st.st_mode):
+        return issue("not_a_file")
+    if st.st_size == 0:
+        return issue("empty_file")
+    if st.st_size > max_bytes:
+        return issue("file_too_large", f"{st.st_size / 1e6:.0f} MB is over the limit")
+    try:
+        if st.st_size > _STREAM_HASH_ABOVE:
+            digest = hash_file(path)
+            source: Any = path
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            digest = hash_bytes(data)
+            source = io.BytesIO(data)
+    except OSError as exc:
+        return _os_issue(exc)
+    facts = _decode(source, max_pixels)
+    if facts.get("ok"):
+        facts.update(content_hash=digest, file_size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return facts
+
+
+def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
+    """Identify and fully decode an image; report its oriented size and format."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as im:
+                fmt = im.format or "?"
+                w, h = im.size
+                if fmt not in ACCEPTED_FORMATS:
+                    return issue("unsupported_format", f"format {fmt}")
+                if w <= 0 or h <= 0:
+                    return issue("corrupt", f"invalid size {w}x{h}")
+                if w * h > max_pixels:
+                    return issue("too_large", f"{w}x{h} = {w * h / 1e6:.0f} MP is over "
+                                              f"the limit of {max_pixels / 1e6:.0f} MP")
+                orientation = _orientation(im)
+                if fmt in ("JPEG", "MPO"):
+                    im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))  # decode all, scaled: fast
+                im.load()
+    except Image.DecompressionBombError as exc:
+        return issue("too_large", str(exc))
+    except UnidentifiedImageError:
+        return issue("not_an_image")
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        text = str(exc)
+        if "truncated" in text.lower() or isinstance(exc, EOFError):
+            return issue("truncated", text)
+        return issue("corrupt", f"{type(exc).__name__}: {text}")
+    except MemoryError:
+        return issue("too_large", "not enough memory to decode")
+    if orientation in _SWAPS_AXES:
+        w, h = h, w
+    return {"ok": True, "width": w, "height": h, "format": "JPEG" if fmt == "MPO" else fmt,
+            "orientation": orientation}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return int(value) if value in range(1, 9) else 1
+    except Exception:  # a broken EXIF block must not reject a decodable image
+        return 1
+
+
+def probe_many(paths: list[str], max_pixels: int, max_bytes: int) -> list[dict[str, Any]]:
+    """Probe a chunk of files (one task for a worker process)."""
+    return [probe_file(p, max_pixels, max_bytes) for p in paths]

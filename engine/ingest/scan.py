@@ -1,0 +1,80 @@
+"""Walk a folder tree for image files, reporting broken links, loops and unreadable folders."""
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..jobs import CancelToken
+from .model import Issue
+from .probe import IMAGE_EXTENSIONS
+
+
+def is_image_name(name: str) -> bool:
+    """True for jpg/jpeg/png/webp/bmp/tif/tiff in any letter case."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | None = None,
+                skipped: Counter[str] | None = None) -> Iterator[Path | Issue]:
+    """Yield image paths under ``top`` (sorted, recursive) and an Issue for each problem.
+
+    Non-image files are counted in ``skipped`` by lower-case extension.
+    Symlinked folders are followed once; a link back into a folder already on the walk is
+    a loop and is reported. Hidden files and folders (leading dot) are skipped.
+    """
+    top = Path(top)
+    seen: set[tuple[int, int]] = set()
+
+    def visit(folder: Path) -> Iterator[Path | Issue]:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            yield Issue(str(folder), "unreadable", f"folder: {exc}")
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:
+            yield Issue(str(folder), "symlink_loop", "folder already visited through another link")
+            return
+        seen.add(ident)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Issue(str(folder), "unreadable", f"folder: {exc}")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
+            except OSError as exc:
+                yield Issue(str(path), "unreadable", str(exc))
+                continue
+            if is_dir:
+                if is_link and not follow_symlinks:
+                    continue
+                yield from visit(path)
+                continue
+            if not is_image_name(entry.name):
+                if skipped is not None:
+                    skipped[os.path.splitext(entry.name)[1].lower()] += 1
+                continue
+            if is_link:
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    reason = "symlink_loop" if getattr(exc, "errno", None) == errno.ELOOP else "broken_symlink"
+                    yield Issue(str(path), reason, f"-> {os.readlink(path)}")
+                    continue
+                if not follow_symlinks:
+                    continue
+            yield path
+
+    yield from visit(top)

@@ -1,0 +1,1 @@
+"""Source readers: each turns one source path into a Plan of files to probe."""

@@ -1,0 +1,111 @@
+"""Existing labelled datasets: ImageFolder trees, CSV lists, Ultralytics classify layouts."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ...errors import ClassKitError
+from ..detect import SPLITS, class_subfolders
+from ..model import Candidate, Issue, Plan, SourceContext
+from ..scan import walk_images
+
+PATH_COLUMNS = ("path", "filepath", "file", "filename", "image")
+LABEL_COLUMNS = ("label", "class", "category")
+
+
+def _class_tree(ctx: SourceContext, root: Path, origin: dict) -> Plan:
+    """``root/<class>/**/image`` -> candidates labelled with the class folder name."""
+    plan = Plan()
+    classes = class_subfolders(root)
+    for folder in classes:
+        for item in walk_images(folder, ctx.config.follow_symlinks, ctx.cancel):
+            if isinstance(item, Issue):
+                plan.issues.append(item)
+            else:
+                plan.candidates.append(Candidate(
+                    item, label=folder.name,
+                    origin={**origin, "dataset_label": folder.name,
+                            "relpath": item.relative_to(root).as_posix()}))
+    try:
+        loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    except OSError as exc:
+        raise ClassKitError(f"cannot read dataset folder {root}: {exc}") from exc
+    if loose:
+        plan.hints.append(f"{len(loose)} file(s) directly in {root} have no class folder and "
+                          f"were not ingested")
+    return plan
+
+
+def plan_imagefolder(ctx: SourceContext, path: Path) -> Plan:
+    """An ImageFolder tree: one subfolder per class."""
+    if not path.is_dir():
+        raise ClassKitError(f"an ImageFolder source must be a folder: {path}")
+    plan = _class_tree(ctx, path, {"dataset": "imagefolder"})
+    if not plan.candidates and not plan.issues:
+        raise ClassKitError(f"no class folders with images found in {path}")
+    return plan
+
+
+def plan_ultralytics(ctx: SourceContext, path: Path) -> Plan:
+    """``train|val|test/<class>/image``: labels from folders, original split kept in origin."""
+    if not path.is_dir():
+        raise ClassKitError(f"an Ultralytics classify source must be a folder: {path}")
+    splits = [s for s in SPLITS if (path / s).is_dir()]
+    if not splits:
+        raise ClassKitError(f"{path} has none of the folders {', '.join(SPLITS)}; "
+                            f"is it an Ultralytics classify dataset?")
+    plan = Plan()
+    for split in splits:
+        part = _class_tree(ctx, path / split, {"dataset": "ultralytics", "split": split})
+        for cand in part.candidates:
+            cand.origin["relpath"] = f"{split}/{cand.origin['relpath']}"
+        plan.extend(part)
+    return plan
+
+
+def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    return None
+
+
+def plan_csv(ctx: SourceContext, path: Path) -> Plan:
+    """A CSV with a header holding a path column and a label column.
+
+    Relative paths are taken from the CSV file's folder. An empty label means unlabelled.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClassKitError(f"cannot read CSV {path}: {exc}") from exc
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise ClassKitError(f"CSV {path} is empty")
+    header = rows[0]
+    pcol, lcol = _pick(header, PATH_COLUMNS), _pick(header, LABEL_COLUMNS)
+    if pcol is None:
+        raise ClassKitError(f"CSV {path} has no path column (expected a header with one of "
+                            f"{', '.join(PATH_COLUMNS)}); found {', '.join(header)}")
+    plan = Plan()
+    seen: set[Path] = set()
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{lineno}"
+        if len(row) <= pcol or not row[pcol].strip():
+            plan.issues.append(Issue(where, "label_error", "row has no path"))
+            continue
+        file = Path(row[pcol].strip()).expanduser()
+        file = file if file.is_absolute() else path.parent / file
+        if file in seen:
+            plan.issues.append(Issue(where, "label_error", f"{file} is listed twice; first row kept"))
+            continue
+        seen.add(file)
+        label = row[lcol].strip() if lcol is not None and len(row) > lcol else ""
+        plan.candidates.append(Candidate(file, label=label or None,
+                                         origin={"dataset": "csv", "csv_row": lineno}))
+    if lcol is None:
+        plan.hints.append(f"CSV {path} has no label column; images were ingested unlabelled")
+    return plan

@@ -1,0 +1,308 @@
+"""A ClassKit project folder: create, open (validate, migrate, repair a move), paths, classes.
+
+Layout::
+
+    PROJECT/classkit_project.json     manifest (schema_version, name, settings)
+    PROJECT/state/classkit.db         SQLite in WAL mode: images, sources, labels, ...
+    PROJECT/runs/classkit/<stage>/<version>/   versioned artifacts, never overwritten
+    PROJECT/media/                    files ClassKit made (video frames, crops)
+    PROJECT/cache/                    disposable caches (thumbnails)
+    PROJECT/logs/classkit.log         log file
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import __version__
+from ..config import ClassDef, IngestConfig, Manifest, ProjectSettings, default_class_defs
+from ..errors import ConfigError, ProjectError
+from ..fsutil import write_json_atomic
+from . import db as dbmod
+from .paths import PathMapper
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "classkit_project.json"
+MANIFEST_SCHEMA = 1
+DB_RELPATH = Path("state") / "classkit.db"
+
+
+def find_project_root(path: Path) -> Path:
+    """The folder holding ``classkit_project.json``: ``path`` itself or one of its parents."""
+    path = Path(path).absolute()
+    for candidate in (path, *path.parents):
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    raise ProjectError(f"{path} is not a ClassKit project (no {MANIFEST_NAME}); "
+                       f"create one with `classkit init {path}`")
+
+
+class Project:
+    """An open project. Use :meth:`create` or :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, root: Path, manifest: Manifest, con: sqlite3.Connection) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.db = con
+        self.paths = PathMapper(root)
+        self._write_lock = threading.RLock()
+        self._log_handler: logging.Handler | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(cls, root: Path, name: str | None = None,
+               classes: list[str] | None = None) -> Project:
+        """Create a new project folder (it may exist but must not hold a project)."""
+        root = Path(root).absolute()
+        if (root / MANIFEST_NAME).exists():
+            raise ProjectError(f"{root} already holds a ClassKit project")
+        if root.exists() and not root.is_dir():
+            raise ProjectError(f"{root} exists and is not a folder")
+        name = (name or root.name).strip() or "classkit-project"
+        defs = default_class_defs(list(classes or []))  # validate before touching disk
+        manifest = Manifest(
+            name=name, schema_version=MANIFEST_SCHEMA,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            classkit_version=__version__, project_id=uuid.uuid4().hex, last_root=str(root),
+            settings=ProjectSettings().to_dict(), ingest=IngestConfig().to_dict())
+        try:
+            for sub in ("state", "runs/classkit", "media", "cache", "logs"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create project folder {root}: {exc}") from exc
+        con = dbmod.connect(root / DB_RELPATH)
+        dbmod.migrate(con)
+        project = cls(root, manifest, con)
+        project.add_classes(defs)
+        write_json_atomic(root / MANIFEST_NAME, manifest.to_dict())  # last: marks it complete
+        project._attach_log_file()
+        log.info("created project %s at %s", name, root)
+        return project
+
+    @classmethod
+    def open(cls, path: Path) -> Project:
+        """Open the project at ``path`` (or a parent): validate, migrate, repair a move."""
+        root = find_project_root(Path(path))
+        manifest = cls._read_manifest(root)
+        db_path = root / DB_RELPATH
+        if not db_path.is_file():
+            raise ProjectError(f"project database is missing: {db_path}")
+        con = dbmod.connect(db_path)
+        try:
+            dbmod.migrate(con)
+        except BaseException:
+            con.close()
+            raise
+        project = cls(root, manifest, con)
+        project._attach_log_file()
+        if manifest.last_root != str(root):
+            project._repair_move(Path(manifest.last_root) if manifest.last_root else None)
+        return project
+
+    @staticmethod
+    def _read_manifest(root: Path) -> Manifest:
+        path = root / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProjectError(f"cannot read project manifest {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ProjectError(f"project manifest {path} is not a JSON object")
+        version = data.get("schema_version")
+        if isinstance(version, int) and version > MANIFEST_SCHEMA:
+            raise ProjectError(f"project manifest {path} is schema version {version}; this "
+                               f"ClassKit reads up to {MANIFEST_SCHEMA}: upgrade ClassKit")
+        try:
+            return Manifest.from_dict(data, "manifest")
+        except ConfigError as exc:
+            raise ProjectError(f"invalid project manifest {path}: {exc}") from exc
+
+    def _repair_move(self, old_root: Path | None) -> None:
+        """The project folder moved: rebase stored absolute paths that no longer exist."""
+        log.warning("project moved from %s to %s; repairing paths", old_root, self.root)
+        fixed = 0
+        if old_root is not None:
+            with self.transaction() as con:
+                for table in ("images", "sources"):
+                    rows = con.execute(f"SELECT id, path FROM {table}").fetchall()
+                    for row in rows:
+                        new = self.paths.rebase(row["path"], old_root)
+                        if new is not None:
+                            con.execute(f"UPDATE {table} SET path=? WHERE id=?", (new, row["id"]))
+                            fixed += 1
+        self.manifest.last_root = str(self.root)
+        self.save_manifest()
+        log.info("repaired %d stored paths after the move", fixed)
+
+    def close(self) -> None:
+        """Checkpoint and close the database, detach the log file."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()
+        if self._log_handler is not None:
+            logging.getLogger("classkit").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _attach_log_file(self) -> None:
+        from logging.handlers import RotatingFileHandler
+
+        try:
+            (self.root / "logs").mkdir(exist_ok=True)
+            handler = RotatingFileHandler(self.root / "logs" / "classkit.log",
+                                          maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:  # read-only project still opens
+            log.warning("cannot write the project log file: %s", exc)
+            return
+        handler.setLevel(logging.INFO)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root_logger = logging.getLogger("classkit")
+        root_logger.addHandler(handler)
+        if root_logger.level == logging.NOTSET or root_logger.level > logging.INFO:
+            root_logger.setLevel(logging.INFO)
+        self._log_handler = handler
+
+    # ----------------------------------------------------------------- storage
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), serialised across threads."""
+        with self._write_lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def save_manifest(self) -> None:
+        write_json_atomic(self.root / MANIFEST_NAME, self.manifest.to_dict())
+
+    @property
+    def settings(self) -> ProjectSettings:
+        return ProjectSettings.from_dict(self.manifest.settings, "settings")
+
+    def update_settings(self, **changes: object) -> ProjectSettings:
+        """Validate and persist changed settings."""
+        new = ProjectSettings.from_dict({**self.manifest.settings, **changes}, "settings")
+        self.manifest.settings = new.to_dict()
+        self.save_manifest()
+        return new
+
+    @property
+    def ingest_config(self) -> IngestConfig:
+        return IngestConfig.from_dict(self.manifest.ingest, "ingest")
+
+    def new_version_dir(self, stage: str) -> tuple[str, Path]:
+        """A fresh, empty ``runs/classkit/<stage>/<YYYYmmdd-HHMMSS>-<id>/`` folder."""
+        if not stage.isidentifier():
+            raise ValueError(f"bad stage name {stage!r}")
+        base = self.root / "runs" / "classkit" / stage
+        base.mkdir(parents=True, exist_ok=True)
+        while True:
+            version = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            path = base / version
+            try:
+                path.mkdir()
+                return version, path
+            except FileExistsError:
+                continue
+
+    def register_artifact(self, stage: str, version: str, params: dict | None = None,
+                          make_current: bool = True) -> None:
+        """Record a finished artifact version; optionally make it the stage's current one."""
+        path = self.paths.to_stored(self.root / "runs" / "classkit" / stage / version)
+        with self.transaction() as con:
+            if make_current:
+                con.execute("UPDATE artifacts SET is_current=0 WHERE stage=?", (stage,))
+            con.execute(
+                "INSERT INTO artifacts(stage, version, path, created_at, params, is_current) "
+                "VALUES (?,?,?,?,?,?)",
+                (stage, version, path, time.time(), json.dumps(params or {}, sort_keys=True),
+                 int(make_current)))
+
+    def current_artifact(self, stage: str) -> Path | None:
+        row = self.db.execute("SELECT path FROM artifacts WHERE stage=? AND is_current=1",
+                              (stage,)).fetchone()
+        return self.paths.resolve(row["path"]) if row else None
+
+    # ----------------------------------------------------------------- classes
+    def classes(self) -> list[ClassDef]:
+        rows = self.db.execute(
+            "SELECT name, key, color, description FROM classes ORDER BY position").fetchall()
+        return [ClassDef(name=r["name"], key=r["key"], color=r["color"],
+                         description=r["description"]) for r in rows]
+
+    def add_classes(self, defs: list[ClassDef]) -> list[ClassDef]:
+        """Add classes (skipping names that exist, case-insensitively); returns the added ones."""
+        with self.transaction() as con:
+            return self.add_classes_in(con, defs)
+
+    def ensure_classes(self, names: list[str]) -> list[ClassDef]:
+        """Create any missing classes with default keys and colours; returns the new ones."""
+        with self.transaction() as con:
+            return self.ensure_classes_in(con, names)
+
+    @staticmethod
+    def add_classes_in(con: sqlite3.Connection, defs: list[ClassDef]) -> list[ClassDef]:
+        """:meth:`add_classes` inside the caller's open transaction."""
+        rows = con.execute("SELECT name, key FROM classes").fetchall()
+        have = {r["name"].lower() for r in rows}
+        keys = {r["key"] for r in rows if r["key"]}
+        pos = con.execute("SELECT COALESCE(MAX(position), -1) FROM classes").fetchone()[0]
+        added = []
+        for d in defs:
+            if d.name.lower() in have:
+                continue
+            if d.key and d.key in keys:
+                raise ConfigError("key", f"key {d.key!r} is already used by another class")
+            pos += 1
+            con.execute("INSERT INTO classes(name, key, color, description, position) "
+                        "VALUES (?,?,?,?,?)", (d.name, d.key, d.color, d.description, pos))
+            have.add(d.name.lower())
+            if d.key:
+                keys.add(d.key)
+            added.append(d)
+        return added
+
+    @classmethod
+    def ensure_classes_in(cls, con: sqlite3.Connection, names: list[str]) -> list[ClassDef]:
+        """:meth:`ensure_classes` inside the caller's open transaction."""
+        rows = con.execute("SELECT name, key FROM classes").fetchall()
+        have = {r["name"].lower() for r in rows}
+        missing: list[str] = []
+        for n in names:
+            if n.lower() not in have:
+                have.add(n.lower())
+                missing.append(n)
+        defs = default_class_defs(missing, {r["key"] for r in rows if r["key"]},
+                                  first_color=len(rows))
+        return cls.add_classes_in(con, defs)
+
+    # ----------------------------------------------------------------- counts
+    def counts(self) -> dict[str, int]:
+        """Headline numbers for `classkit status`."""
+        q = self.db.execute
+        return {
+            "images": q("SELECT COUNT(*) FROM images").fetchone()[0],
+            "duplicates": q("SELECT COUNT(*) FROM images WHERE duplicate_of IS NOT NULL").fetchone()[0],
+            "ingest_issues": q("SELECT COUNT(*) FROM ingest_issues WHERE resolved_at IS NULL").fetchone()[0],
+            "labeled": q("SELECT COUNT(*) FROM current_labels").fetchone()[0],
+            "sources": q("SELECT COUNT(*) FROM sources").fetchone()[0],
+        }
+
