@@ -1,0 +1,1 @@
+"""ClassKit's headless command line: every engine job, with progress bars and --json."""

@@ -1,0 +1,37 @@
+# ClassKit: `make run` sets everything up and runs the demo; `make test` runs all tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# A plain `torch` requirement pulls a multi-GB CUDA build; install the CPU wheel first.
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.classkit-setup
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py scripts/system-deps.sh
+	@bash scripts/system-deps.sh
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ClassKit needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+	@echo "ClassKit is set up: $(BIN)/classkit"
+
+run: setup
+	$(BIN)/classkit demo demo
+
+lint: setup
+	cd $(CURDIR) && $(BIN)/lint-imports
+
+test: setup
+	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) demo build *.egg-info

@@ -1,0 +1,273 @@
+"""Video ingestion: real small videos made with PyAV, frames sampled, stored and reused."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from classkit.engine.config import IngestConfig
+from classkit.engine.errors import Cancelled
+from classkit.engine.ingest import ingest
+from classkit.engine.ingest.sources.video import MARKER, _FpsPicker
+from classkit.engine.jobs import CancelToken
+
+N_FRAMES, FPS, W, H = 30, 10, 64, 48
+
+
+def make_video(path: Path, codec: str = "libx264", n: int = N_FRAMES, fps: int = FPS,
+               rotation: int | None = None, noise: bool = False,
+               options: dict[str, str] | None = None) -> Path:
+    """Frame i is grey with brightness i*8 (a noisy band on top when ``noise``)."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", options=options or {}) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = W, H
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for i in range(n):
+            arr = np.full((H, W, 3), i * 8, np.uint8)
+            if noise:
+                arr[:12] = rng.integers(0, 255, (12, W, 3), dtype=np.uint8)
+            if rotation is not None:
+                arr[:, :16] = 255  # white stripe on the left edge
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def rows(project) -> list[tuple[str, dict, str]]:
+    return [(r["kind"], json.loads(r["origin"]), r["path"]) for r in
+            project.db.execute("SELECT kind, origin, path FROM images ORDER BY id")]
+
+
+def issues(project) -> list[tuple[str, str, str]]:
+    return [(r["path"], r["reason"], r["detail"]) for r in
+            project.db.execute("SELECT path, reason, detail FROM ingest_issues")]
+
+
+def brightness(path: Path) -> float:
+    with Image.open(path) as im:
+        return float(np.asarray(im.convert("L"), dtype=np.float32).mean())
+
+
+@pytest.mark.parametrize("ext,codec", [("mp4", "libx264"), ("avi", "mpeg4"),
+                                       ("mov", "mjpeg"), ("mkv", "libx264")])
+def test_containers_ingest_with_auto_kind(project, tmp_path: Path, ext: str, codec: str) -> None:
+    video = make_video(tmp_path / f"clip.{ext}", codec)
+    summary = ingest(project, [video], config=IngestConfig(video_every_n=10))
+    assert summary["status"] == "done"
+    src = summary["sources"][0]
+    assert src["kind"] == "video"
+    assert src["frames_extracted"] == 3 and src["frames_reused"] == 0
+    assert summary["added"] == 3 and summary["issues"] == 0
+    got = rows(project)
+    assert [o["frame_index"] for _, o, _ in got] == [0, 10, 20]
+    for kind, origin, stored in got:
+        assert kind == "frame"
+        assert not os.path.isabs(stored) and stored.startswith("media/")
+        assert stored.endswith(f"clip_f{origin['frame_index']:07d}.jpg")
+        assert abs(brightness(project.root / stored) - origin["frame_index"] * 8) < 12
+
+
+def test_every_nth_frame_content_and_origin(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "walk.mp4")
+    ingest(project, [video], config=IngestConfig(video_every_n=5))
+    got = rows(project)
+    assert [o["frame_index"] for _, o, _ in got] == [0, 5, 10, 15, 20, 25]
+    for _, origin, stored in got:
+        assert origin["video"] == str(video)
+        assert origin["time_s"] == pytest.approx(origin["frame_index"] / FPS, abs=1e-3)
+        assert origin["fps"] == pytest.approx(10.0)
+        assert abs(brightness(project.root / stored) - origin["frame_index"] * 8) < 12
+    folder = (project.root / got[0][2]).parent
+    assert folder.parent == project.root / "media" / f"source-{1}"
+    assert folder.name.startswith("walk-") and len(folder.name) == len("walk-") + 8
+    assert (folder / MARKER).is_file()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_target_fps_sampling(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "clip.mp4")
+    summary = ingest(project, [video], config=IngestConfig(video_fps=2.0))
+    idx = [o["frame_index"] for _, o, _ in rows(project)]
+    assert idx == [0, 5, 10, 15, 20, 25]
+    assert summary["sources"][0]["frames_extracted"] == 6
+
+
+def test_fps_picker_handles_gaps_and_jitter() -> None:
+    pick = _FpsPicker(1.0)
+    times = [0.0, 0.4, 0.999995, 1.2, 3.7, 3.9, 4.0, 4.5]
+    assert [t for i, t in enumerate(times) if pick(i, t)] == [0.0, 0.999995, 3.7, 4.0]
+
+
+def test_reingest_reuses_frames_without_decoding(project, tmp_path: Path, monkeypatch) -> None:
+    video = make_video(tmp_path / "clip.mkv")
+    cfg = IngestConfig(video_every_n=5)
+    first = ingest(project, [video], config=cfg)
+    assert first["added"] == 6
+
+    def no_decode(*a, **k):
+        raise AssertionError("the video was opened again")
+
+    monkeypatch.setattr(av, "open", no_decode)
+    second = ingest(project, [video], config=cfg)
+    src = second["sources"][0]
+    assert second["added"] == 0 and second["unchanged"] == 6
+    assert src["frames_extracted"] == 0 and src["frames_reused"] == 6
+    monkeypatch.undo()
+
+    # A missing frame file, or new sampling settings, mean decoding again.
+    frame = project.root / rows(project)[1][2]
+    frame.unlink()
+    third = ingest(project, [video], config=cfg)
+    assert third["sources"][0]["frames_extracted"] == 6
+    assert frame.is_file() and third["added"] == 0 and third["unchanged"] == 6
+    fourth = ingest(project, [video], config=IngestConfig(video_every_n=3))
+    assert fourth["sources"][0]["frames_extracted"] == 10
+    assert fourth["added"] == 8 and fourth["unchanged"] == 2  # frames 0 and 15 were known
+
+
+def test_changed_video_is_extracted_again(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "clip.mp4", n=10)
+    cfg = IngestConfig(video_every_n=5)
+    ingest(project, [video], config=cfg)
+    make_video(video, n=20)
+    summary = ingest(project, [video], config=cfg)
+    assert summary["sources"][0]["frames_extracted"] == 4
+    assert summary["added"] == 2
+
+
+def test_max_frames_stops_with_hint(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "long.mp4")
+    cfg = IngestConfig(video_every_n=2, video_max_frames=3)
+    summary = ingest(project, [video], config=cfg)
+    assert [o["frame_index"] for _, o, _ in rows(project)] == [0, 2, 4]
+    assert any("video_max_frames" in h for h in summary["hints"])
+    again = ingest(project, [video], config=cfg)
+    assert again["sources"][0]["frames_reused"] == 3
+    assert any("video_max_frames" in h for h in again["hints"])
+
+
+def test_display_rotation_is_applied(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "phone.mp4", n=3, rotation=90)
+    ingest(project, [video], config=IngestConfig(video_every_n=1))
+    r = project.db.execute("SELECT path, width, height FROM images LIMIT 1").fetchone()
+    assert (r["width"], r["height"]) == (H, W)
+    with Image.open(project.root / r["path"]) as im:
+        arr = np.asarray(im.convert("L"), dtype=np.float32)
+    # 90 degrees counter-clockwise: the left stripe ends up at the bottom.
+    assert arr[-8:].mean() > 200 and arr[:8].mean() < 100
+
+
+@pytest.mark.parametrize("name", ["random.mp4", "moov-cut.mp4", "notes.avi", "audio.mkv"])
+def test_bad_videos_become_issues(project, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name == "random.mp4":
+        path.write_bytes(np.random.default_rng(1).integers(0, 255, 5000, np.uint8).tobytes())
+    elif name == "moov-cut.mp4":  # index at the end of the file: cut it off
+        data = make_video(tmp_path / "full.mp4", noise=True).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif name == "notes.avi":
+        path.write_text("not a video at all\n")
+    else:
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("pcm_s16le", rate=8000)
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
+                                               layout="mono")
+            frame.sample_rate = 8000
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    summary = ingest(project, [path])
+    assert summary["status"] == "done" and summary["added"] == 0
+    assert summary["issues_by_reason"] == {"video_error": 1}
+    [(stored, reason, detail)] = issues(project)
+    assert stored == str(path) and reason == "video_error" and detail
+    if name == "audio.mkv":
+        assert "no video stream" in detail
+
+
+@pytest.mark.parametrize("ext,options", [("mp4", {"movflags": "faststart"}), ("mkv", {})])
+def test_truncated_video_keeps_frames(project, tmp_path: Path, ext: str, options) -> None:
+    data = make_video(tmp_path / f"full.{ext}", noise=True, options=options).read_bytes()
+    video = tmp_path / f"cut.{ext}"
+    video.write_bytes(data[: int(len(data) * 0.6)])
+    cfg = IngestConfig(video_every_n=1)
+    summary = ingest(project, [video], config=cfg)
+    kept = summary["sources"][0]["frames_extracted"]
+    assert 0 < kept < N_FRAMES and summary["added"] == kept
+    [(_, reason, detail)] = issues(project)
+    assert reason == "video_error" and f"after {kept} " in detail
+    folder = (project.root / rows(project)[0][2]).parent
+    assert not (folder / MARKER).exists()
+    again = ingest(project, [video], config=cfg)
+    assert again["added"] == 0 and again["sources"][0]["frames_extracted"] == kept
+
+
+class _FailingContainer:
+    """Wraps a real input container; its decoder raises an FFmpeg error after 7 frames."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._real.close()
+
+    def decode(self, stream):
+        for i, frame in enumerate(self._real.decode(stream)):
+            if i == 7:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found")
+            yield frame
+
+
+def test_decode_error_partway_keeps_frames(project, tmp_path: Path, monkeypatch) -> None:
+    video = make_video(tmp_path / "clip.mp4")
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: _FailingContainer(real_open(*a, **k)))
+    summary = ingest(project, [video], config=IngestConfig(video_every_n=2))
+    assert summary["status"] == "done"
+    assert [o["frame_index"] for _, o, _ in rows(project)] == [0, 2, 4, 6]
+    [(_, reason, detail)] = issues(project)
+    assert reason == "video_error" and "decoding failed after 7 frames" in detail
+    assert "Invalid data" in detail
+    folder = (project.root / rows(project)[0][2]).parent
+    assert not (folder / MARKER).exists()
+    monkeypatch.undo()
+    again = ingest(project, [video], config=IngestConfig(video_every_n=2))
+    assert again["sources"][0]["frames_extracted"] == 15 and again["added"] == 11
+
+
+def test_cancel_then_resume(project, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "clip.mov", "mjpeg")
+    cfg = IngestConfig(video_every_n=1)
+    token = CancelToken()
+
+    def progress(done: int, total: int, msg: str = "") -> None:
+        if msg.startswith("extracting") and done >= 8:
+            assert total == N_FRAMES
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        ingest(project, [video], config=cfg, progress=progress, cancel=token)
+    folder = next((project.root / "media").glob("source-*/clip-*"))
+    written = sorted(folder.glob("*.jpg"))
+    assert 0 < len(written) < N_FRAMES and not (folder / MARKER).exists()
+    summary = ingest(project, [video], config=cfg)
+    assert summary["status"] == "done"
+    assert summary["sources"][0]["frames_extracted"] == N_FRAMES
+    assert summary["added"] == N_FRAMES and (folder / MARKER).is_file()
