@@ -1,0 +1,1 @@
+"""Bundled embedder models and their registry (ONNX files with model cards)."""
