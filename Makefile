@@ -24,10 +24,10 @@ run: setup
 	$(BIN)/classkit demo demo
 
 lint: setup
-	cd $(CURDIR) && $(BIN)/lint-imports
+	VENV=$(VENV) bash scripts/lint-imports.sh
 
 test: setup
-	$(BIN)/lint-imports
+	VENV=$(VENV) bash scripts/lint-imports.sh
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: setup
