@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,9 @@ def load_project(path: Path, default_pad: float) -> PoseKitProject:
     if images is None:
         raise ClassKitError(f"PoseKit project {json_path}: images folder not found "
                             f"(images_dir={data.get('images_dir')!r}, no {dataset / 'images'})")
-    label_fallbacks = [bundle / "labels", here / "labels"] + ([here] if here.name == "labels" else [])
-    labels = _resolve_dir(data.get("labels_dir"), "labels_dir", bases, label_fallbacks, hints)
+    in_labels = [here] if here.name == "labels" else []
+    labels = _resolve_dir(data.get("labels_dir"), "labels_dir", bases,
+                          [bundle / "labels", here / "labels", *in_labels], hints)
     if labels is None:
         raise ClassKitError(f"PoseKit project {json_path}: labels folder not found "
                             f"(labels_dir={data.get('labels_dir')!r}, no {bundle / 'labels'})")
@@ -170,7 +172,7 @@ def load_project(path: Path, default_pad: float) -> PoseKitProject:
                           bbox_pad_frac=float(pad), hints=hints)
 
 
-def _list_files(folder: Path, keep: Any) -> list[Path]:
+def _list_files(folder: Path, keep: Callable[[str], bool]) -> list[Path]:
     try:
         with os.scandir(folder) as it:
             return sorted(Path(e.path) for e in it if not e.name.startswith(".")
@@ -220,7 +222,7 @@ def plan_posekit(ctx: SourceContext, path: Path) -> Plan:
             "quality": ctx.config.frame_quality, "max_pixels": ctx.config.max_pixels}
     results: dict[str, list[dict[str, Any]]] = {}
 
-    def on_result(chunk: Any, res: list[dict[str, Any]]) -> None:
+    def on_result(chunk: Sequence[dict[str, Any]], res: list[dict[str, Any]]) -> None:
         for r in res:
             results.setdefault(r["image"], []).append(r)
 

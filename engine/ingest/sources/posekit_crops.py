@@ -66,7 +66,7 @@ def padded_box(bbox: list[float], width: int, height: int, pad: float, min_px: i
     """Pixel box of a normalised ``cx cy w h`` grown by ``pad`` per side, or why it is bad."""
     cx, cy, w, h = bbox
     if w <= 0 or h <= 0:
-        return f"box has zero size (w={w:g}, h={h:g})"
+        return f"box has zero or negative size (w={w:g}, h={h:g})"
     bw, bh = w * width, h * height
     x0 = max(0, math.floor(cx * width - bw / 2 - pad * bw + _EPS))
     y0 = max(0, math.floor(cy * height - bh / 2 - pad * bh + _EPS))
