@@ -6,6 +6,7 @@ gets a new one without any invalidation. The whole folder is disposable.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -90,10 +91,8 @@ def _present(path: Path, touch: bool = False) -> bool:
     if touch:
         now = time.time_ns()
         if now - max(st.st_atime_ns, st.st_mtime_ns) > _TOUCH_AFTER_NS:
-            try:
+            with contextlib.suppress(OSError):  # read-only cache, or pruned meanwhile
                 os.utime(path, ns=(now, st.st_mtime_ns))
-            except OSError:
-                pass  # read-only cache or pruned meanwhile: harmless
     return True
 
 
@@ -148,7 +147,8 @@ def build_thumbnails(project: Project, size: int | None = None, workers: int | N
     Runs in worker processes (crash-isolated). A source that vanished, changed or is
     corrupt is counted as failed and never stops the job. Counts are per image (identical
     files share one thumbnail file). Cancel raises :class:`Cancelled` between chunks;
-    what was built stays, so a rerun continues where this one stopped.
+    what was built stays, so a rerun continues where this one stopped. ``per_s`` is
+    images given a new thumbnail per second of the whole call (pool start included).
     """
     started = time.perf_counter()
     size = resolve_size(project, size)

@@ -6,6 +6,7 @@ Reason codes are the ingest ones (``classkit.engine.ingest.REASONS``) plus those
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -150,10 +151,8 @@ def write_jpeg_atomic(im: Image.Image, out: Path, quality: int) -> int:
             fh.write(data)
         os.replace(tmp, out)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return len(data)
 
@@ -168,6 +167,7 @@ def _os_issue(exc: OSError) -> dict[str, Any]:
 
 def _read_verified(source: str, expected_hex: str) -> tuple[str | io.BytesIO, dict | None]:
     """Read ``source`` and check its xxh128 is the one the thumbnail is keyed by."""
+    data: str | io.BytesIO
     try:
         st = os.stat(source)
         if not stat.S_ISREG(st.st_mode):
