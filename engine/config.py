@@ -37,10 +37,15 @@ class _Config:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(where or cls.__name__, f"expected an object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        names = {f.name for f in fields}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(prefix + unknown[0], f"unknown setting (known: {', '.join(sorted(names))})")
+        for f in fields:  # name a missing required field (TypeError would not say which)
+            if (f.name not in data and f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING):
+                raise ConfigError(prefix + f.name, "required setting is missing")
         try:
             return cls(**data)
         except ConfigError as exc:

@@ -52,10 +52,11 @@ def _posekit(root: Path, rng: np.random.Generator) -> None:
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     for i in range(3):
-        img = Image.new("RGB", (200, 120), (60, 90, 60))
+        arr = np.clip(rng.normal((60, 90, 60), 10, (120, 200, 3)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "RGB")
         draw = ImageDraw.Draw(img)
         lines = []
-        for j, (x, y) in enumerate([(50, 60), (140, 55)]):
+        for j, (x, y) in enumerate([(50 + 5 * i, 60), (140, 55 - 4 * i)]):
             draw.ellipse((x - 25, y - 15, x + 25, y + 15), fill=(140 + 40 * j, 110, 90))
             kp = [(x - 20) / 200, y / 120, 2, (x + 20) / 200, y / 120, 2]
             lines.append(" ".join(f"{v:.5f}" if isinstance(v, float) else str(v) for v in

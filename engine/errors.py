@@ -14,7 +14,11 @@ class ConfigError(ClassKitError, ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
+
+    def __reduce__(self) -> tuple:  # picklable, so it can come back from a worker process
+        return (type(self), (self.field, self.message))
 
 
 class ProjectError(ClassKitError):

@@ -103,13 +103,20 @@ def _run_pool(fn: Callable[..., list[R]], chunks: list[list[T]], args: tuple, wo
     queue = list(reversed(chunks))
     in_flight: dict[Future, list[T]] = {}
     lost: list[list[T]] = []
+    broken = False  # a worker died: submit nothing more to this pool
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
         try:
             while queue or in_flight:
                 cancel.raise_if_cancelled()
-                while queue and len(in_flight) < limit and not lost:
+                while queue and len(in_flight) < limit and not (lost or broken):
                     chunk = queue.pop()
-                    in_flight[pool.submit(fn, chunk, *args)] = chunk
+                    try:
+                        in_flight[pool.submit(fn, chunk, *args)] = chunk
+                    except BrokenProcessPool:  # died after the last wait(): not this chunk's fault
+                        queue.append(chunk)
+                        broken = True
+                if broken and not in_flight:
+                    break
                 finished, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     chunk = in_flight.pop(fut)

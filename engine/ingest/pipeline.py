@@ -26,6 +26,9 @@ from .store import IngestWriter
 log = logging.getLogger(__name__)
 
 Reader = Callable[[SourceContext, Path], Plan]
+# Sources whose reader re-reports every current problem on every run, so that an open issue
+# not seen by a completed run is gone (file deleted or fixed, link loop removed).
+RESCANNED_KINDS = frozenset({"folder", "imagefolder", "csv", "ultralytics"})
 
 
 def _readers() -> dict[str, Reader]:
@@ -108,6 +111,7 @@ def _register_source(project: Project, path: Path, kind: str, config: IngestConf
 def _ingest_one(project: Project, writer: IngestWriter, reader: Reader, path: Path, kind: str,
                 config: IngestConfig, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
     source_id = _register_source(project, path, kind, config)
+    scan_started = time.time()
     ctx = SourceContext(root=project.root, media_dir=project.root / "media" / f"source-{source_id}",
                         config=config, source_id=source_id, progress=progress, cancel=cancel)
     progress(0, 0, f"reading {kind} source {path.name}")
@@ -127,6 +131,8 @@ def _ingest_one(project: Project, writer: IngestWriter, reader: Reader, path: Pa
     map_chunks(probe_many, list(by_path), args=(config.max_pixels, config.max_file_mb << 20),
                workers=config.n_workers, chunk_size=32, on_result=on_result, on_crash=on_crash,
                progress=progress, cancel=cancel, msg=f"checking images from {path.name}")
+    if kind in RESCANNED_KINDS:  # complete rescan: its old issues not seen again are gone
+        writer.resolve_unseen(source_id, scan_started)
     return {"path": str(path), "kind": kind, "source_id": source_id,
             "found": len(plan.candidates), "issues": len(plan.issues), **plan.stats,
             "hints": plan.hints}

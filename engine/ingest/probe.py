@@ -102,11 +102,35 @@ def probe_file(path: str, max_pixels: int, max_bytes: int) -> dict[str, Any]:
     return facts
 
 
+# Leading bytes of the formats ClassKit accepts: such a file that Pillow cannot parse is
+# a damaged image ("corrupt"), not some other kind of file ("not_an_image").
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_image(source: Any) -> bool:
+    try:
+        if isinstance(source, io.BytesIO):
+            head = source.getvalue()[:16]
+        else:
+            with open(source, "rb") as fh:
+                head = fh.read(16)
+    except OSError:
+        return False
+    return (head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or (head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"))
+
+
 def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
     """Identify and fully decode an image; report its oriented size and format."""
+    # Pillow refuses images over 2 * MAX_IMAGE_PIXELS on its own; a larger configured
+    # max_pixels must win, so raise Pillow's limit (never lower it) while decoding.
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    raise_limit = pillow_limit is not None and 2 * pillow_limit < max_pixels
     try:
+        if raise_limit:
+            Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bomb and "Corrupt EXIF" warnings: we report
             with Image.open(source) as im:
                 fmt = im.format or "?"
                 w, h = im.size
@@ -115,15 +139,19 @@ def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
                 if w <= 0 or h <= 0:
                     return issue("corrupt", f"invalid size {w}x{h}")
                 if w * h > max_pixels:
-                    return issue("too_large", f"{w}x{h} = {w * h / 1e6:.0f} MP is over "
-                                              f"the limit of {max_pixels / 1e6:.0f} MP")
-                orientation = _orientation(im)
+                    return issue("too_large", f"{w}x{h} = {w * h:,} pixels is over the "
+                                              f"limit of {max_pixels:,} (ingest.max_pixels)")
                 if fmt in ("JPEG", "MPO"):
                     im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))  # decode all, scaled: fast
+                # Decode before reading EXIF: getexif() may load the image itself, and
+                # _orientation() swallows errors, which would hide a broken data stream.
                 im.load()
+                orientation = _orientation(im)
     except Image.DecompressionBombError as exc:
         return issue("too_large", str(exc))
     except UnidentifiedImageError:
+        if _looks_like_image(source):
+            return issue("corrupt", "starts like an image file but cannot be parsed")
         return issue("not_an_image")
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         text = str(exc)
@@ -132,6 +160,9 @@ def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
         return issue("corrupt", f"{type(exc).__name__}: {text}")
     except MemoryError:
         return issue("too_large", "not enough memory to decode")
+    finally:
+        if raise_limit:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
     if orientation in _SWAPS_AXES:
         w, h = h, w
     return {"ok": True, "width": w, "height": h, "format": "JPEG" if fmt == "MPO" else fmt,

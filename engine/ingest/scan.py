@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..jobs import CancelToken
@@ -17,16 +17,34 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+# Folders a project writes itself (thumbnails, frames, artifacts): never ingested again when
+# a source folder happens to contain the project.
+PROJECT_OWN_DIRS = ("state", "runs", "media", "cache", "logs")
+
+
+def project_own_dirs(root: Path) -> list[Path]:
+    return [Path(root) / name for name in PROJECT_OWN_DIRS]
+
+
 def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | None = None,
-                skipped: Counter[str] | None = None) -> Iterator[Path | Issue]:
+                skipped: Counter[str] | None = None,
+                exclude: Iterable[Path] = ()) -> Iterator[Path | Issue]:
     """Yield image paths under ``top`` (sorted, recursive) and an Issue for each problem.
 
     Non-image files are counted in ``skipped`` by lower-case extension.
     Symlinked folders are followed once; a link back into a folder already on the walk is
-    a loop and is reported. Hidden files and folders (leading dot) are skipped.
+    a loop and is reported. Hidden files and folders (leading dot) are skipped, and so are
+    the folders in ``exclude`` (unless ``top`` is one of them).
     """
     top = Path(top)
     seen: set[tuple[int, int]] = set()
+    excluded: set[tuple[int, int]] = set()
+    for folder in exclude:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        excluded.add((st.st_dev, st.st_ino))
 
     def visit(folder: Path) -> Iterator[Path | Issue]:
         if cancel is not None:
@@ -37,6 +55,8 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
             yield Issue(str(folder), "unreadable", f"folder: {exc}")
             return
         ident = (st.st_dev, st.st_ino)
+        if ident in excluded and folder is not top:
+            return
         if ident in seen:
             yield Issue(str(folder), "symlink_loop", "folder already visited through another link")
             return
@@ -54,8 +74,9 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
             try:
                 is_link = entry.is_symlink()
                 is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
-            except OSError as exc:
-                yield Issue(str(path), "unreadable", str(exc))
+            except OSError as exc:  # is_dir() follows links: a link cycle raises ELOOP
+                reason = "symlink_loop" if exc.errno == errno.ELOOP else "unreadable"
+                yield Issue(str(path), reason, str(exc))
                 continue
             if is_dir:
                 if is_link and not follow_symlinks:

@@ -65,6 +65,12 @@ class IngestWriter:
             for iss in issues:
                 self._issue(con, source_id, iss.path, iss.reason, iss.detail, now)
 
+    def resolve_unseen(self, source_id: int, since: float) -> None:
+        """Resolve this source's open issues that were not reported again since ``since``."""
+        with self.project.transaction() as con:
+            con.execute("UPDATE ingest_issues SET resolved_at=? WHERE source_id=? AND "
+                        "resolved_at IS NULL AND last_seen<?", (time.time(), source_id, since))
+
     def import_labels(self, source_id: int, items: Sequence[tuple[str, str]]) -> None:
         """Import dataset labels for images already in the project (re-ingest)."""
         if not items:
@@ -101,7 +107,13 @@ class IngestWriter:
                 "WHERE id=?",
                 (res["content_hash"], res["file_size"], res["mtime_ns"], res["width"],
                  res["height"], res["format"], now, image_id))
-            con.execute("UPDATE images SET duplicate_of=NULL WHERE duplicate_of=?", (image_id,))
+            # Its former copies now form their own group: the first of them is canonical.
+            orphans = [r[0] for r in con.execute(
+                "SELECT id FROM images WHERE duplicate_of=? ORDER BY id", (image_id,))]
+            if orphans:
+                con.execute("UPDATE images SET duplicate_of=NULL WHERE id=?", (orphans[0],))
+                con.execute("UPDATE images SET duplicate_of=? WHERE duplicate_of=?",
+                            (orphans[0], image_id))
             self.counts["changed"] += 1
             log.warning("content changed since last ingest (labels kept): %s", stored)
         first = con.execute("SELECT MIN(id) FROM images WHERE content_hash=? AND id<>?",
@@ -143,6 +155,8 @@ class IngestWriter:
                 self.counts["classes_created"] += 1
                 canonical = name
             name = canonical
+        con.execute("UPDATE ingest_issues SET resolved_at=? WHERE path=? AND resolved_at IS NULL",
+                    (now, stored + "#label"))  # the dataset's label for it is valid now
         last = con.execute("SELECT label, source FROM label_events WHERE image_id=? "
                            "ORDER BY id DESC LIMIT 1", (image_id,)).fetchone()
         if last is not None and (last["source"] != "import" or last["label"] == name):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -38,7 +39,7 @@ DB_RELPATH = Path("state") / "classkit.db"
 
 def find_project_root(path: Path) -> Path:
     """The folder holding ``classkit_project.json``: ``path`` itself or one of its parents."""
-    path = Path(path).absolute()
+    path = Path(os.path.abspath(path))  # normalised: "proj/sub/.." must give "proj"
     for candidate in (path, *path.parents):
         if (candidate / MANIFEST_NAME).is_file():
             return candidate
@@ -62,7 +63,7 @@ class Project:
     def create(cls, root: Path, name: str | None = None,
                classes: list[str] | None = None) -> Project:
         """Create a new project folder (it may exist but must not hold a project)."""
-        root = Path(root).absolute()
+        root = Path(os.path.abspath(root))
         if (root / MANIFEST_NAME).exists():
             raise ProjectError(f"{root} already holds a ClassKit project")
         if root.exists() and not root.is_dir():
@@ -132,10 +133,14 @@ class Project:
         fixed = 0
         if old_root is not None:
             with self.transaction() as con:
-                for table in ("images", "sources"):
+                for table in ("images", "sources", "ingest_issues"):
                     rows = con.execute(f"SELECT id, path FROM {table}").fetchall()
                     for row in rows:
                         new = self.paths.rebase(row["path"], old_root)
+                        base, sep, frag = row["path"].partition("#")  # e.g. "x.csv#label"
+                        if new is None and sep:
+                            new = self.paths.rebase(base, old_root)
+                            new = None if new is None else new + sep + frag
                         if new is not None:
                             con.execute(f"UPDATE {table} SET path=? WHERE id=?", (new, row["id"]))
                             fixed += 1

@@ -7,7 +7,7 @@ from pathlib import Path
 from ...errors import ClassKitError
 from ..detect import SPLITS, class_subfolders
 from ..model import Candidate, Issue, Plan, SourceContext
-from ..scan import walk_images
+from ..scan import project_own_dirs, walk_images
 
 PATH_COLUMNS = ("path", "filepath", "file", "filename", "image")
 LABEL_COLUMNS = ("label", "class", "category")
@@ -18,7 +18,8 @@ def _class_tree(ctx: SourceContext, root: Path, origin: dict) -> Plan:
     plan = Plan()
     classes = class_subfolders(root)
     for folder in classes:
-        for item in walk_images(folder, ctx.config.follow_symlinks, ctx.cancel):
+        for item in walk_images(folder, ctx.config.follow_symlinks, ctx.cancel,
+                                exclude=project_own_dirs(ctx.root)):
             if isinstance(item, Issue):
                 plan.issues.append(item)
             else:

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from ..detect import is_video_name, looks_like_imagefolder
 from ..model import Candidate, Issue, Plan, SourceContext
-from ..scan import walk_images
+from ..scan import project_own_dirs, walk_images
 
 
 def plan_folder(ctx: SourceContext, path: Path) -> Plan:
     """Every image under ``path``; hints when it looks like a labelled dataset or holds videos."""
     plan = Plan()
     skipped: Counter[str] = Counter()
-    for item in walk_images(path, ctx.config.follow_symlinks, ctx.cancel, skipped):
+    for item in walk_images(path, ctx.config.follow_symlinks, ctx.cancel, skipped,
+                            exclude=project_own_dirs(ctx.root)):
         if isinstance(item, Issue):
             plan.issues.append(item)
         else:
