@@ -5,6 +5,8 @@ Writes N generated JPEGs once (cached in --data), then times, in one process:
   baseline_decode   sequential: read, hash, PIL open + full load() (what catches truncation)
   classkit_ingest   `ingest()` into a fresh project (all cores, full decode, DB commits)
   classkit_reingest the same source again (nothing changed: nothing read)
+  classkit_ingest_quick  `ingest(check="quick")` into another fresh project (JPEG structure
+                    check instead of a full decode)
 Prints one JSON object per line.  Usage: python benchmarks/ingest.py [--n 5000]
 """
 from __future__ import annotations
@@ -95,6 +97,13 @@ def main() -> None:
         summary = ingest(project, [paths[0].parent.parent], config=config)
         report("classkit_reingest", time.perf_counter() - t0, added=summary["added"],
                unchanged=summary["unchanged"])
+        project.close()
+        project = Project.create(tmp / "proj-quick")
+        t0 = time.perf_counter()
+        summary = ingest(project, [paths[0].parent.parent],
+                         config=IngestConfig(workers=args.workers, check="quick"))
+        report("classkit_ingest_quick", time.perf_counter() - t0, added=summary["added"],
+               issues=summary["issues"], workers=config.n_workers)
         project.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

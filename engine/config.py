@@ -154,6 +154,7 @@ class IngestConfig(_Config):
     frame_quality: int = 95
     bbox_pad_frac: float = 0.03  # PoseKit crop padding, fraction of the box size
     min_crop_px: int = 4
+    check: str = "decode"  # "decode": decode every image fully; "quick": JPEG structure only
 
     def __post_init__(self) -> None:
         _check_int("workers", self.workers, 0, 256)
@@ -167,6 +168,8 @@ class IngestConfig(_Config):
         _check_int("frame_quality", self.frame_quality, 30, 100)
         _check_float("bbox_pad_frac", self.bbox_pad_frac, 0.0, 2.0)
         _check_int("min_crop_px", self.min_crop_px, 1, 10_000)
+        if self.check not in ("decode", "quick"):
+            raise ConfigError("check", f"must be 'decode' or 'quick', got {self.check!r}")
 
     @property
     def n_workers(self) -> int:

@@ -71,6 +71,8 @@ def detect_kind(path: Path) -> str:
             return "csv"
         if looks_like_posekit(path):
             return "posekit"
+        if is_image_name(path.name):
+            return "folder"  # a single image file
         raise ClassKitError(f"cannot tell what kind of source {path} is; pass a folder, a "
                             f"video, a CSV or a PoseKit project, or set --kind")
     if path.is_dir():

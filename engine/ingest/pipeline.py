@@ -26,9 +26,9 @@ from .store import IngestWriter
 log = logging.getLogger(__name__)
 
 Reader = Callable[[SourceContext, Path], Plan]
-# Sources whose reader re-reports every current problem on every run, so that an open issue
-# not seen by a completed run is gone (file deleted or fixed, link loop removed).
-RESCANNED_KINDS = frozenset({"folder", "imagefolder", "csv", "ultralytics"})
+# Every reader re-reports every current problem on every run (videos without a complete
+# extraction are decoded again, PoseKit label files are parsed again), so an open issue that
+# a completed run did not see again is gone: file deleted or fixed, link loop removed.
 
 
 def _readers() -> dict[str, Reader]:
@@ -94,8 +94,17 @@ def ingest(project: Project, sources: Sequence[str | Path], kind: str = "auto",
     return summary
 
 
+def source_key(path: Path, kind: str) -> Path:
+    """The path that identifies a source: a PoseKit project is one source however named."""
+    if kind == "posekit":
+        from .sources.posekit import find_project_json
+
+        return Path(os.path.abspath(find_project_json(path, [])[0]))
+    return path
+
+
 def _register_source(project: Project, path: Path, kind: str, config: IngestConfig) -> int:
-    stored = project.paths.to_stored(path)
+    stored = project.paths.to_stored(source_key(path, kind))
     options = json.dumps(config.to_dict(), sort_keys=True)
     with project.transaction() as con:
         row = con.execute("SELECT id FROM sources WHERE kind=? AND path=?", (kind, stored)).fetchone()
@@ -128,11 +137,10 @@ def _ingest_one(project: Project, writer: IngestWriter, reader: Reader, path: Pa
     def on_crash(item: str, why: str) -> None:
         writer.write_issues(source_id, [Issue(by_path[item][1], "decoder_crash", why)])
 
-    map_chunks(probe_many, list(by_path), args=(config.max_pixels, config.max_file_mb << 20),
+    map_chunks(probe_many, list(by_path), args=(config.max_pixels, config.max_file_mb << 20, config.check),
                workers=config.n_workers, chunk_size=32, on_result=on_result, on_crash=on_crash,
                progress=progress, cancel=cancel, msg=f"checking images from {path.name}")
-    if kind in RESCANNED_KINDS:  # complete rescan: its old issues not seen again are gone
-        writer.resolve_unseen(source_id, scan_started)
+    writer.resolve_unseen(source_id, scan_started)
     return {"path": str(path), "kind": kind, "source_id": source_id,
             "found": len(plan.candidates), "issues": len(plan.issues), **plan.stats,
             "hints": plan.hints}

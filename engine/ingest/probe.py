@@ -71,7 +71,8 @@ def _os_issue(exc: OSError) -> dict[str, Any]:
     return issue("unreadable", f"{type(exc).__name__}: {exc}")
 
 
-def probe_file(path: str, max_pixels: int, max_bytes: int) -> dict[str, Any]:
+def probe_file(path: str, max_pixels: int, max_bytes: int, check: str = "decode"
+               ) -> dict[str, Any]:
     """Stat, hash and fully decode ``path``; never raises for bad input."""
     try:
         st = os.stat(path)
@@ -96,7 +97,7 @@ def probe_file(path: str, max_pixels: int, max_bytes: int) -> dict[str, Any]:
             source = io.BytesIO(data)
     except OSError as exc:
         return _os_issue(exc)
-    facts = _decode(source, max_pixels)
+    facts = _decode(source, max_pixels, quick_jpeg=check == "quick")
     if facts.get("ok"):
         facts.update(content_hash=digest, file_size=st.st_size, mtime_ns=st.st_mtime_ns)
     return facts
@@ -120,8 +121,39 @@ def _looks_like_image(source: Any) -> bool:
             or (head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"))
 
 
-def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
-    """Identify and fully decode an image; report its oriented size and format."""
+def jpeg_has_end(data: bytes) -> bool:
+    """Walk a JPEG's marker segments to the first scan, then look for the end-of-image marker.
+
+    Entropy-coded data cannot contain FF D9 (0xFF bytes are stuffed), so a file cut short
+    lacks it; walking the segments skips an EXIF thumbnail's own SOI..EOI. Trailing data
+    after EOI (motion photos) is fine.
+    """
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            pos += 2
+            continue
+        if marker == 0xD9:
+            return True
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            return data.find(b"\xff\xd9", pos + 2 + length) != -1
+        pos += 2 + length
+    return False
+
+
+def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str, Any]:
+    """Identify and decode an image; report its oriented size and format.
+
+    With ``quick_jpeg``, an in-memory JPEG is checked by its marker structure (complete up to
+    end-of-image) instead of being decoded: ~10x faster, misses damage inside the scan data.
+    """
     # Pillow refuses images over 2 * MAX_IMAGE_PIXELS on its own; a larger configured
     # max_pixels must win, so raise Pillow's limit (never lower it) while decoding.
     pillow_limit = Image.MAX_IMAGE_PIXELS
@@ -141,6 +173,11 @@ def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
                 if w * h > max_pixels:
                     return issue("too_large", f"{w}x{h} = {w * h:,} pixels is over the "
                                               f"limit of {max_pixels:,} (ingest.max_pixels)")
+                if quick_jpeg and fmt in ("JPEG", "MPO") and isinstance(source, io.BytesIO):
+                    if not jpeg_has_end(source.getvalue()):
+                        return issue("truncated", "JPEG data ends before its end-of-image marker")
+                    orientation = _orientation(im)
+                    return _facts(w, h, fmt, orientation)
                 if fmt in ("JPEG", "MPO"):
                     im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))  # decode all, scaled: fast
                 # Decode before reading EXIF: getexif() may load the image itself, and
@@ -163,6 +200,10 @@ def _decode(source: Any, max_pixels: int) -> dict[str, Any]:
     finally:
         if raise_limit:
             Image.MAX_IMAGE_PIXELS = pillow_limit
+    return _facts(w, h, fmt, orientation)
+
+
+def _facts(w: int, h: int, fmt: str, orientation: int) -> dict[str, Any]:
     if orientation in _SWAPS_AXES:
         w, h = h, w
     return {"ok": True, "width": w, "height": h, "format": "JPEG" if fmt == "MPO" else fmt,
@@ -177,6 +218,7 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def probe_many(paths: list[str], max_pixels: int, max_bytes: int) -> list[dict[str, Any]]:
+def probe_many(paths: list[str], max_pixels: int, max_bytes: int, check: str = "decode"
+               ) -> list[dict[str, Any]]:
     """Probe a chunk of files (one task for a worker process)."""
-    return [probe_file(p, max_pixels, max_bytes) for p in paths]
+    return [probe_file(p, max_pixels, max_bytes, check) for p in paths]

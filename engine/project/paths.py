@@ -14,14 +14,20 @@ class PathMapper:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root_str = os.path.abspath(root)
+        self._prefix = self._root_str.rstrip(os.sep) + os.sep
 
     def to_stored(self, path: Path | str) -> str:
-        """Stored form of ``path``: posix, relative to the root when inside it, else absolute."""
-        p = Path(os.path.abspath(path))
-        try:
-            return p.relative_to(self.root).as_posix()
-        except ValueError:
-            return p.as_posix()
+        """Stored form of ``path``: posix, relative to the root when inside it, else absolute.
+
+        String operations only: this runs once per file on every ingest.
+        """
+        s = os.path.abspath(path)
+        if s.startswith(self._prefix):
+            s = s[len(self._prefix):]
+        elif s == self._root_str:
+            return "."
+        return s if os.sep == "/" else s.replace(os.sep, "/")
 
     def resolve(self, stored: str) -> Path:
         """The real path for a stored path string."""

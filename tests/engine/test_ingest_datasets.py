@@ -304,3 +304,12 @@ def test_ultralytics_explicit_kind_without_splits(project: Project, tmp_path: Pa
     make_image(tmp_path / "x" / "a" / "1.png")
     with pytest.raises(ClassKitError, match="train"):
         ingest(project, [tmp_path / "x"], kind="ultralytics", config=ONE)
+
+
+def test_csv_quoted_fields_may_hold_commas_and_newlines(project, tmp_path) -> None:
+    make_image(tmp_path / "a, b.jpg", seed=5)
+    make_image(tmp_path / "c.jpg", seed=6)
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text('path,label,note\n"a, b.jpg",cat,"two\nlines"\nc.jpg,dog,plain\n')
+    summary = ingest(project, [csv_file])
+    assert summary["added"] == 2 and summary["labels_imported"] == 2 and summary["issues"] == 0

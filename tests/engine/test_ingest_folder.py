@@ -368,3 +368,11 @@ def test_project_inside_data_folder_skips_its_own_files(tmp_path: Path) -> None:
         assert set(_rows(p)) == {str(data / "a.png"), "inbox/mine.png"}
         # ingesting a managed folder by name still works (the user asked for it)
         assert ingest(p, [p.root / "cache"], config=ONE)["added"] == 1
+
+
+def test_single_image_file_is_a_source(project, tmp_path) -> None:
+    img = make_image(tmp_path / "one shot.JPG", seed=3)
+    summary = ingest(project, [img])
+    assert summary["sources"][0]["kind"] == "folder"
+    assert summary["added"] == 1
+    assert ingest(project, [img])["unchanged"] == 1

@@ -150,11 +150,13 @@ def test_json_padding_class_ids_and_two_dims(project: Project, tmp_path: Path) -
 def test_json_file_itself_and_manifest_are_accepted(project: Project, tmp_path: Path) -> None:
     state = make_posekit(tmp_path / "ds")
     assert ingest(project, [state])["added"] == 3
-    # Each path is its own source with its own crops folder: same pixels, so duplicates.
-    for other in (state.parent.parent / "hydra_project.json", state.parent.parent):
+    # Every way of naming the same project is one source: nothing is cropped twice.
+    for other in (state.parent.parent / "hydra_project.json", state.parent.parent,
+                  state.parent.parent.parent):
         summary = ingest(project, [other])
         assert summary["sources"][0]["kind"] == "posekit"
-        assert summary["added"] == 3 and summary["duplicates"] == 3
+        assert summary["added"] == 0 and summary["unchanged"] == 3
+    assert project.counts()["sources"] == 1
 
 
 def test_manifest_holding_the_keys_itself(project: Project, tmp_path: Path) -> None:
@@ -286,3 +288,17 @@ def test_many_images_are_cropped_in_worker_processes(project: Project, tmp_path:
     src = summary["sources"][0]
     assert src["posekit_images"] == 52 and src["crops_created"] == 103
     assert summary["added"] == 103 and summary["issues"] == 0
+
+
+def test_fixed_lines_resolve_their_issues(project: Project, tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    make_posekit(ds, "older")
+    label = ds / "posekit_project" / "labels" / "b.txt"
+    label.write_text("0 0.5 0.5\n0 1.5 1.5 0.2 0.2\n")
+    ingest(project, [ds])
+    assert len(issues(project)) == 2
+    label.write_text("0 0.5 0.5 0.5 0.5\n")
+    future = label.stat().st_mtime_ns + 5_000_000_000
+    os.utime(label, ns=(future, future))
+    ingest(project, [ds])
+    assert project.counts()["ingest_issues"] == 0

@@ -271,3 +271,15 @@ def test_cancel_then_resume(project, tmp_path: Path) -> None:
     assert summary["status"] == "done"
     assert summary["sources"][0]["frames_extracted"] == N_FRAMES
     assert summary["added"] == N_FRAMES and (folder / MARKER).is_file()
+
+
+def test_replaced_bad_video_resolves_its_issue(project, tmp_path: Path) -> None:
+    video = tmp_path / "v.mp4"
+    video.write_bytes(os.urandom(4096))
+    ingest(project, [video])
+    assert project.counts()["ingest_issues"] == 1
+    video.unlink()
+    make_video(video)
+    summary = ingest(project, [video], config=IngestConfig(video_every_n=10))
+    assert summary["added"] == 3
+    assert project.counts()["ingest_issues"] == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from ...errors import ClassKitError
@@ -81,7 +82,7 @@ def plan_csv(ctx: SourceContext, path: Path) -> Plan:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ClassKitError(f"cannot read CSV {path}: {exc}") from exc
-    rows = list(csv.reader(text.splitlines()))
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise ClassKitError(f"CSV {path} is empty")
     header = rows[0]

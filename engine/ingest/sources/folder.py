@@ -10,8 +10,12 @@ from ..scan import project_own_dirs, walk_images
 
 
 def plan_folder(ctx: SourceContext, path: Path) -> Plan:
-    """Every image under ``path``; hints when it looks like a labelled dataset or holds videos."""
+    """Every image under ``path`` (or ``path`` itself when it is one image file); hints when
+    it looks like a labelled dataset or holds videos."""
     plan = Plan()
+    if path.is_file():
+        plan.candidates.append(Candidate(path, origin={"relpath": path.name}))
+        return plan
     skipped: Counter[str] = Counter()
     for item in walk_images(path, ctx.config.follow_symlinks, ctx.cancel, skipped,
                             exclude=project_own_dirs(ctx.root)):
