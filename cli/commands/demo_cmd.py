@@ -8,7 +8,7 @@ from pathlib import Path
 from classkit.engine.demo import CLASSES, make_demo_data
 from classkit.engine.ingest import ingest
 from classkit.engine.project import Project
-from classkit.engine.project.status import project_status
+from classkit.engine.status import project_status
 from classkit.engine.thumbs import build_thumbnails
 
 from ..output import close_progress, emit_json, progress_for, say

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from classkit.engine.project import Project
-from classkit.engine.project.status import project_status
+from classkit.engine.status import project_status
 
 from ..output import emit_json, say
 

@@ -145,7 +145,10 @@ class Project:
                             con.execute(f"UPDATE {table} SET path=? WHERE id=?", (new, row["id"]))
                             fixed += 1
         self.manifest.last_root = str(self.root)
-        self.save_manifest()
+        try:
+            self.save_manifest()
+        except OSError as exc:  # read-only copy of a project: it still opens
+            log.warning("cannot record the new project location: %s", exc)
         log.info("repaired %d stored paths after the move", fixed)
 
     def close(self) -> None:

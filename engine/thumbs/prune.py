@@ -32,18 +32,24 @@ _TEMP = re.compile(r"\.[0-9a-f]{32}\.jpg\..+\.tmp")
 _SHARD = re.compile(r"[0-9a-f]{2}")
 
 
-def cache_size_bytes(project: Project) -> int:
-    """Bytes of all regular files under ``cache/thumbs`` (symlinks not followed)."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(thumbs_root(project)):
-        for name in files:
+def cache_stats(project: Project) -> dict[str, int]:
+    """Thumbnail files and bytes of all regular files under ``cache/thumbs`` (no symlinks)."""
+    total = files = 0
+    for dirpath, _dirs, names in os.walk(thumbs_root(project)):
+        for name in names:
             try:
                 st = os.lstat(os.path.join(dirpath, name))
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
                 total += st.st_size
-    return total
+                files += _THUMB.fullmatch(name) is not None
+    return {"files": files, "bytes": total}
+
+
+def cache_size_bytes(project: Project) -> int:
+    """Bytes of all regular files under ``cache/thumbs`` (symlinks not followed)."""
+    return cache_stats(project)["bytes"]
 
 
 def _subdirs(path: Path, pattern: re.Pattern[str]) -> list[os.DirEntry[str]]:

@@ -2,24 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from .project import Project
-
-
-def _thumb_stats(project: Project) -> dict[str, int]:
-    files = size = 0
-    base = project.root / "cache" / "thumbs"
-    for dirpath, _, names in os.walk(base):
-        for name in names:
-            if name.endswith(".jpg"):
-                files += 1
-                try:
-                    size += os.path.getsize(os.path.join(dirpath, name))
-                except OSError:
-                    pass
-    return {"files": files, "bytes": size}
+from .thumbs import cache_stats
 
 
 def project_status(project: Project, max_issues: int = 10) -> dict[str, Any]:
@@ -55,5 +41,5 @@ def project_status(project: Project, max_issues: int = 10) -> dict[str, Any]:
         "issues": issues,
         "sources": sources,
         "last_ingest": last,
-        "thumbnails": _thumb_stats(project),
+        "thumbnails": cache_stats(project),
     }
