@@ -24,10 +24,10 @@ run: setup
 	$(BIN)/classkit demo demo
 
 lint: setup
+	$(BIN)/ruff check engine cli app models tests benchmarks
 	VENV=$(VENV) bash scripts/lint-imports.sh
 
-test: setup
-	VENV=$(VENV) bash scripts/lint-imports.sh
+test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: setup

@@ -12,7 +12,7 @@ import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .jobs import CancelToken, ProgressFn, no_progress
 

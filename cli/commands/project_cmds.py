@@ -69,7 +69,7 @@ def _print_status(info: dict[str, Any]) -> None:
     for item in info["issues"]:
         say(f"  - {item['reason']}: {item['path']}  {item['detail']}")
     if info["ingest_issues"] > len(info["issues"]):
-        say(f"  ... (classkit status --issues N to list more)")
+        say("  ... (classkit status --issues N to list more)")
     run = info.get("last_ingest")
     if run:
         summary = run.get("summary") or {}

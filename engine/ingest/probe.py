@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "DIB"})
 HASH_PREFIX = "xxh128:"
-_STREAM_HASH_ABOVE = 64 * 1024 * 1024
+STREAM_HASH_ABOVE = 64 * 1024 * 1024
 
 REASONS = {
     "missing": "file disappeared or is a broken symlink",
@@ -63,7 +63,7 @@ def hash_file(path: str, chunk: int = 8 * 1024 * 1024) -> str:
     return HASH_PREFIX + h.hexdigest()
 
 
-def _os_issue(exc: OSError) -> dict[str, Any]:
+def os_issue(exc: OSError) -> dict[str, Any]:
     if exc.errno == errno.ELOOP:
         return issue("symlink_loop", str(exc))
     if isinstance(exc, FileNotFoundError):
@@ -79,7 +79,7 @@ def probe_file(path: str, max_pixels: int, max_bytes: int, check: str = "decode"
     except OSError as exc:
         if os.path.islink(path) and isinstance(exc, FileNotFoundError):
             return issue("broken_symlink", f"symlink target missing: {os.readlink(path)}")
-        return _os_issue(exc)
+        return os_issue(exc)
     if not stat.S_ISREG(st.st_mode):
         return issue("not_a_file")
     if st.st_size == 0:
@@ -87,7 +87,7 @@ def probe_file(path: str, max_pixels: int, max_bytes: int, check: str = "decode"
     if st.st_size > max_bytes:
         return issue("file_too_large", f"{st.st_size / 1e6:.0f} MB is over the limit")
     try:
-        if st.st_size > _STREAM_HASH_ABOVE:
+        if st.st_size > STREAM_HASH_ABOVE:
             digest = hash_file(path)
             source: Any = path
         else:
@@ -96,7 +96,7 @@ def probe_file(path: str, max_pixels: int, max_bytes: int, check: str = "decode"
             digest = hash_bytes(data)
             source = io.BytesIO(data)
     except OSError as exc:
-        return _os_issue(exc)
+        return os_issue(exc)
     facts = _decode(source, max_pixels, quick_jpeg=check == "quick")
     if facts.get("ok"):
         facts.update(content_hash=digest, file_size=st.st_size, mtime_ns=st.st_mtime_ns)
@@ -119,6 +119,25 @@ def _looks_like_image(source: Any) -> bool:
         return False
     return (head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
             or (head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"))
+
+
+# What Pillow raises for damaged or hostile image data.
+DECODE_ERRORS = (Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError,
+                 ValueError, EOFError, IndexError, struct.error, MemoryError)
+
+
+def decode_issue(exc: BaseException) -> dict[str, Any]:
+    """The issue for an exception from decoding an image (one of DECODE_ERRORS)."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return issue("too_large", str(exc))
+    if isinstance(exc, MemoryError):
+        return issue("too_large", "not enough memory to decode")
+    if isinstance(exc, UnidentifiedImageError):
+        return issue("not_an_image")
+    text = str(exc)
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
+        return issue("truncated", text)
+    return issue("corrupt", f"{type(exc).__name__}: {text}")
 
 
 def jpeg_has_end(data: bytes) -> bool:
@@ -185,18 +204,13 @@ def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str,
                 im.load()
                 orientation = _orientation(im)
     except Image.DecompressionBombError as exc:
-        return issue("too_large", str(exc))
+        return decode_issue(exc)
     except UnidentifiedImageError:
         if _looks_like_image(source):
             return issue("corrupt", "starts like an image file but cannot be parsed")
         return issue("not_an_image")
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        text = str(exc)
-        if "truncated" in text.lower() or isinstance(exc, EOFError):
-            return issue("truncated", text)
-        return issue("corrupt", f"{type(exc).__name__}: {text}")
-    except MemoryError:
-        return issue("too_large", "not enough memory to decode")
+    except DECODE_ERRORS as exc:
+        return decode_issue(exc)
     finally:
         if raise_limit:
             Image.MAX_IMAGE_PIXELS = pillow_limit

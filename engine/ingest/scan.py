@@ -91,7 +91,8 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
                 try:
                     os.stat(path)
                 except OSError as exc:
-                    reason = "symlink_loop" if getattr(exc, "errno", None) == errno.ELOOP else "broken_symlink"
+                    loop = getattr(exc, "errno", None) == errno.ELOOP
+                    reason = "symlink_loop" if loop else "broken_symlink"
                     yield Issue(str(path), reason, f"-> {os.readlink(path)}")
                     continue
                 if not follow_symlinks:

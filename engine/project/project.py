@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from .. import __version__
@@ -72,7 +72,7 @@ class Project:
         defs = default_class_defs(list(classes or []))  # validate before touching disk
         manifest = Manifest(
             name=name, schema_version=MANIFEST_SCHEMA,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             classkit_version=__version__, project_id=uuid.uuid4().hex, last_root=str(root),
             settings=ProjectSettings().to_dict(), ingest=IngestConfig().to_dict())
         try:

@@ -7,21 +7,19 @@ Reason codes are the ingest ones (``classkit.engine.ingest.REASONS``) plus those
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
 import stat
-import struct
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xxhash
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ..ingest.probe import (DECODE_ERRORS, HASH_PREFIX, STREAM_HASH_ABOVE, decode_issue,
+                            hash_bytes, hash_file, issue, os_issue)
 from ..ingest.probe import REASONS as INGEST_REASONS
-from ..ingest.probe import issue
 
 REASONS = {
     **INGEST_REASONS,
@@ -29,7 +27,6 @@ REASONS = {
     "write_failed": "cannot write the thumbnail file into the cache",
 }
 BACKGROUND = (128, 128, 128)  # neutral grey behind transparent pixels
-_STREAM_HASH_ABOVE = 64 * 1024 * 1024
 _SIXTEEN_BIT = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _TRANSPOSE = {  # EXIF orientation -> transpose; the same table as ImageOps.exif_transpose
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -157,14 +154,6 @@ def write_jpeg_atomic(im: Image.Image, out: Path, quality: int) -> int:
     return len(data)
 
 
-def _os_issue(exc: OSError) -> dict[str, Any]:
-    if exc.errno == errno.ELOOP:
-        return issue("symlink_loop", str(exc))
-    if isinstance(exc, FileNotFoundError):
-        return issue("missing", str(exc))
-    return issue("unreadable", f"{type(exc).__name__}: {exc}")
-
-
 def _read_verified(source: str, expected_hex: str) -> tuple[str | io.BytesIO, dict | None]:
     """Read ``source`` and check its xxh128 is the one the thumbnail is keyed by."""
     data: str | io.BytesIO
@@ -174,19 +163,15 @@ def _read_verified(source: str, expected_hex: str) -> tuple[str | io.BytesIO, di
             return source, issue("not_a_file")
         if st.st_size == 0:
             return source, issue("empty_file")
-        if st.st_size > _STREAM_HASH_ABOVE:
-            h = xxhash.xxh3_128()
-            with open(source, "rb") as fh:
-                while block := fh.read(8 << 20):
-                    h.update(block)
-            digest, data = h.hexdigest(), source
+        if st.st_size > STREAM_HASH_ABOVE:
+            digest, data = hash_file(source), source
         else:
             with open(source, "rb") as fh:
                 raw = fh.read()
-            digest, data = xxhash.xxh3_128_hexdigest(raw), io.BytesIO(raw)
+            digest, data = hash_bytes(raw), io.BytesIO(raw)
     except OSError as exc:
-        return source, _os_issue(exc)
-    if digest != expected_hex:
+        return source, os_issue(exc)
+    if digest.removeprefix(HASH_PREFIX) != expected_hex:
         return source, issue("changed", REASONS["changed"])
     return data, None
 
@@ -199,17 +184,8 @@ def make_thumbnail(source: str, out: str, size: int, quality: int) -> dict[str, 
         return problem
     try:
         im = render(data, size)
-    except Image.DecompressionBombError as exc:
-        return issue("too_large", str(exc))
-    except UnidentifiedImageError:
-        return issue("not_an_image")
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        text = str(exc)
-        if "truncated" in text.lower() or isinstance(exc, EOFError):
-            return issue("truncated", text)
-        return issue("corrupt", f"{type(exc).__name__}: {text}")
-    except MemoryError:
-        return issue("too_large", "not enough memory to decode")
+    except DECODE_ERRORS as exc:
+        return decode_issue(exc)
     try:
         nbytes = write_jpeg_atomic(im, out_path, quality)
     except OSError as exc:

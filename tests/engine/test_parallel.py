@@ -77,7 +77,7 @@ def test_every_item_exactly_once(workers: int, n: int) -> None:
                on_result=c.on_result, progress=c.on_progress)
     assert sorted(c.items) == list(range(n))
     assert Counter(c.items).most_common(1)[0][1] == 1
-    assert all(x * x == sq and item == x for item, (x, sq, _) in zip(c.items, c.results))
+    assert all(x * x == sq and item == x for item, (x, sq, _) in zip(c.items, c.results, strict=False))
     assert c.progress[0] == (0, n) and c.progress[-1] == (n, n)
     assert [d for d, _ in c.progress] == sorted(d for d, _ in c.progress)
     assert c.threads == {threading.get_ident()}  # results arrive in the calling thread
