@@ -266,6 +266,24 @@ class Project:
         with self.transaction() as con:
             return self.ensure_classes_in(con, names)
 
+    def update_class(self, name: str, *, key: str | None = None, color: str | None = None,
+                     description: str | None = None) -> ClassDef:
+        """Change a class's key, colour or description (validated; keys stay unique)."""
+        with self.transaction() as con:
+            row = con.execute("SELECT name, key, color, description FROM classes WHERE name=?",
+                              (name,)).fetchone()
+            if row is None:
+                raise ConfigError("name", f"no class named {name!r}")
+            new = ClassDef(name=row["name"], key=row["key"] if key is None else key,
+                           color=row["color"] if color is None else color,
+                           description=row["description"] if description is None else description)
+            if new.key and con.execute("SELECT 1 FROM classes WHERE key=? AND name<>?",
+                                       (new.key, row["name"])).fetchone():
+                raise ConfigError("key", f"key {new.key!r} is already used by another class")
+            con.execute("UPDATE classes SET key=?, color=?, description=? WHERE name=?",
+                        (new.key, new.color, new.description, row["name"]))
+            return new
+
     @staticmethod
     def add_classes_in(con: sqlite3.Connection, defs: list[ClassDef]) -> list[ClassDef]:
         """:meth:`add_classes` inside the caller's open transaction."""

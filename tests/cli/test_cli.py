@@ -138,3 +138,22 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert result["thumbnails"]["failed"] == 0
     again = run_json(capsys, "demo", str(tmp_path / "demo"))
     assert sum(r["added"] for r in again["ingest"]) == 0
+
+
+def test_classes_add_edit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = tmp_path / "p"
+    main(["init", str(proj), "--classes", "cat"])
+    capsys.readouterr()
+    out = run_json(capsys, "classes", str(proj), "--add", "dog", "--color", "#112233",
+                   "--description", "any dog")
+    assert out["classes"][1] == {"name": "dog", "key": "2", "color": "#112233",
+                                 "description": "any dog"}
+    out = run_json(capsys, "classes", str(proj), "--edit", "cat", "--key", "c")
+    assert out["classes"][0]["key"] == "c"
+    assert main(["classes", str(proj), "--edit", "dog", "--key", "c"]) == 1
+    assert "already used" in capsys.readouterr().err
+    assert main(["classes", str(proj), "--edit", "dog", "--color", "red"]) == 1
+    assert "color" in capsys.readouterr().err
+    assert main(["classes", str(proj), "--edit", "emu"]) == 1
+    assert main(["classes", str(proj)]) == 0
+    assert "[c] cat" in capsys.readouterr().out
