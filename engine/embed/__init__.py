@@ -1,0 +1,1 @@
+"""Image embeddings: model specs, the onnxruntime embedder, the embedding job and storage."""
