@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from classkit.engine import __version__
 from classkit.engine.errors import Cancelled, ClassKitError
 
-from .commands import classes_cmd, demo_cmd, ingest_cmd, project_cmds, thumbs_cmd
+from .commands import classes_cmd, demo_cmd, embed_cmds, ingest_cmd, project_cmds, thumbs_cmd
 
 # Names later releases fill in; reserved now so nothing else takes them.
 RESERVED = {
-    "embed": "compute image embeddings", "index": "build the kNN index",
+    "index": "build the kNN index",
     "neighbors": "show nearest neighbours", "map": "compute the 2-D map",
     "cluster": "over-cluster into visual modes", "label": "import or edit labels",
     "train": "train the classifier head", "predict": "predict unlabeled images",
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output on stderr (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (project_cmds, classes_cmd, ingest_cmd, thumbs_cmd, demo_cmd):
+    for module in (project_cmds, classes_cmd, ingest_cmd, thumbs_cmd, embed_cmds, demo_cmd):
         module.register(sub)
     for name, what in RESERVED.items():
         p = sub.add_parser(name, help=f"({what}: not in this version yet)", add_help=False)

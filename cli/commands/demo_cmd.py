@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 from classkit.engine.demo import CLASSES, make_demo_data
+from classkit.engine.embed.job import embed_project
+from classkit.engine.embed.spec import resolve_model
 from classkit.engine.ingest import ingest
 from classkit.engine.project import Project
 from classkit.engine.status import project_status
@@ -40,14 +42,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 if not args.json:
                     _print_summary(summary)
             thumbs = build_thumbnails(project, progress=progress)
+            embedded = embed_project(project, resolve_model(None), progress=progress)
         finally:
             close_progress(progress)
         status = project_status(project)
     if args.json:
         emit_json({"project": str(project.root), "ingest": runs, "thumbnails": thumbs,
-                   "status": status, "elapsed_s": round(time.time() - t0, 2)})
+                   "embeddings": embedded, "status": status,
+                   "elapsed_s": round(time.time() - t0, 2)})
         return 0
     say(f"Thumbnails: built {thumbs['built']}, cached {thumbs['skipped_existing']}")
+    say(f"Embeddings: {embedded['count']} x {embedded['dim']} ({embedded['model']}), "
+        f"version {embedded['version']}")
     say()
     _print_status(status)
     say()

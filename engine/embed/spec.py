@@ -34,7 +34,9 @@ class ModelSpec(_Config):
     resize: str = "squash"  # squash | center_crop (shorter side, then crop) | letterbox
     input_name: str = ""  # "" = the model's first input
     output_name: str = ""  # "" = the model's first output
-    pooling: str = "none"  # none | mean (over all axes after the batch's first) | cls (token 0)
+    # none: flatten each image's output | mean: average the token axis of (N, T, D) or the
+    # spatial axes of a feature map ((N, C, H, W) for NCHW models) | cls: token 0 of (N, T, D)
+    pooling: str = "none"
     sha256: str = ""  # checked at load when set
     description: str = ""
     source: str = ""
@@ -141,10 +143,11 @@ def resolve_model(name_or_path: str | None, overrides: dict[str, Any] | None = N
         if side is not None:
             ref = load_spec_file(side)
             return _override(ModelRef(ref.spec, ref.base), {"file": str(path.resolve()), **overrides})
-        if "output_dim" not in overrides:
-            from .onnx_backend import probe_output_dim
+        # No spec: output_dim (and input_size/layout when the input dims are static) come
+        # from the model itself; explicit overrides always win.
+        from .onnx_backend import probe_model
 
-            overrides["output_dim"] = probe_output_dim(path, overrides)
+        overrides = {**probe_model(path, overrides), **overrides}
         spec = ModelSpec.from_dict({"name": path.stem, "file": str(path.resolve()), **overrides})
         return ModelRef(spec, path.parent)
     known = ", ".join(r.spec.name for r in builtin_models())

@@ -1,0 +1,63 @@
+"""`classkit models` and `classkit embed` as a user runs them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classkit.cli.main import main
+from tests.conftest import make_image
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_models_lists_builtins_default_first(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "models")
+    names = [m["name"] for m in out["models"]]
+    assert names[:2] == ["efficientnet-lite0", "squeezenet1.1"]
+    assert out["default"] == "efficientnet-lite0"
+    assert {m["name"]: m["dim"] for m in out["models"]} == {"efficientnet-lite0": 1280,
+                                                            "squeezenet1.1": 512}
+    assert run_json(capsys, "models", "--check", "squeezenet1.1")["ok"] is True
+
+
+def test_models_check_rejects_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a model" * 100)
+    assert main(["models", "--check", str(bad), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("classkit: error:") and "bad.onnx" in err
+    assert main(["models", "--check", "no-such-model"]) == 1
+    assert "unknown model" in capsys.readouterr().err
+
+
+def test_embed_versions_and_switch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = tmp_path / "p"
+    for i in range(6):
+        make_image(tmp_path / "imgs" / f"{i}.jpg", size=(90, 70), seed=i)
+    (tmp_path / "imgs" / "x.jpg").write_text("nope")
+    main(["init", str(proj)])
+    main(["ingest", str(proj), str(tmp_path / "imgs")])
+    capsys.readouterr()
+    assert main(["embed", str(tmp_path / "p2")]) == 1  # not a project
+    capsys.readouterr()
+    first = run_json(capsys, "embed", str(proj), "--model", "squeezenet1.1", "--batch-size", "4")
+    assert first["dim"] == 512 and first["count"] == 6
+    second = run_json(capsys, "embed", str(proj), "--model", "squeezenet1.1", "--fp16")
+    listed = run_json(capsys, "embed", str(proj), "--list")["versions"]
+    assert [v["version"] for v in listed] == [first["version"], second["version"]]
+    assert [v["is_current"] for v in listed] == [False, True]
+    assert listed[1]["dtype"] == "float16"
+    switched = run_json(capsys, "embed", str(proj), "--use", first["version"])["versions"]
+    assert [v["is_current"] for v in switched] == [True, False]
+    vectors = np.load(Path(listed[0]["path"]) / "embeddings.npy")
+    assert vectors.shape == (6, 512)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert main(["embed", str(proj), "--use", "nope"]) == 1
