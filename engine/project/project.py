@@ -105,7 +105,7 @@ class Project:
             raise
         project = cls(root, manifest, con)
         project._attach_log_file()
-        if manifest.last_root != str(root):
+        if manifest.last_root != str(root) and not _same_place(manifest.last_root, root):
             project._repair_move(Path(manifest.last_root) if manifest.last_root else None)
         return project
 
@@ -332,3 +332,10 @@ class Project:
             "sources": q("SELECT COUNT(*) FROM sources").fetchone()[0],
         }
 
+
+def _same_place(old: str, new: Path) -> bool:
+    """True when ``old`` is ``new`` reached another way (a symlink, a bind mount)."""
+    try:
+        return bool(old) and os.path.samefile(old, new)
+    except OSError:
+        return False

@@ -370,3 +370,11 @@ def test_close_checkpoints_wal(tmp_path: Path) -> None:
     p.close()
     wal = tmp_path / "p" / "state" / "classkit.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_opening_through_a_symlink_is_not_a_move(tmp_path: Path) -> None:
+    Project.create(tmp_path / "real").close()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    before = (tmp_path / "real" / "classkit_project.json").read_text()
+    Project.open(tmp_path / "link").close()
+    assert (tmp_path / "real" / "classkit_project.json").read_text() == before

@@ -1,0 +1,78 @@
+"""Near-duplicate groups from the shared kNN graph.
+
+Two rows are linked when one is among the other's graph neighbours with cosine similarity
+``>= threshold``; groups are the connected components of those links (union-find via
+scipy's connected_components), so linking is transitive: a chain of near-copies forms one
+group even if its ends differ more. Only the graph's k neighbours are looked at, but a
+group larger than k still joins up through its members' links.
+
+Groups serve the UI (collapse copies), splits (a group never straddles train and test:
+use :func:`split_keys` as the group key) and exports.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..errors import ClassKitError
+from .graph import KnnGraph
+
+DEFAULT_THRESHOLD = 0.97
+
+
+def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+    n = graph.n
+    rows = np.asarray(graph.rows)
+    sims = np.asarray(graph.sims)
+    link = (sims >= threshold) & (rows >= 0)
+    src = np.broadcast_to(np.arange(n)[:, None], rows.shape)[link]
+    dst = rows[link].astype(np.int64)
+    if src.size == 0:
+        return np.full(n, -1, np.int64)
+    adj = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
+    _, comp = connected_components(adj, directed=True, connection="weak")
+    size = np.bincount(comp)
+    grouped = size[comp] > 1
+    # renumber grouped components 0..G-1 in order of their first row; singletons -> -1
+    first_rows = np.flatnonzero(grouped)
+    _, first_idx = np.unique(comp[first_rows], return_index=True)
+    order = np.argsort(first_rows[first_idx], kind="stable")
+    new_id = np.full(size.shape[0], -1, np.int64)
+    new_id[comp[first_rows[first_idx]][order]] = np.arange(order.size)
+    return new_id[comp]
+
+
+def list_groups(groups: np.ndarray) -> list[np.ndarray]:
+    """Rows of each group (ascending), largest group first, ties by first row."""
+    groups = np.asarray(groups)
+    rows = np.flatnonzero(groups >= 0)
+    if rows.size == 0:
+        return []
+    order = np.argsort(groups[rows], kind="stable")
+    g_sorted = groups[rows][order]
+    cuts = np.flatnonzero(np.diff(g_sorted)) + 1
+    parts = np.split(rows[order], cuts)
+    parts.sort(key=lambda p: (-p.size, p[0]))
+    return parts
+
+
+def group_sizes(groups: np.ndarray) -> np.ndarray:
+    """Size of each row's group (1 for rows in no group)."""
+    groups = np.asarray(groups)
+    sizes = np.ones(groups.shape[0], np.int64)
+    has = groups >= 0
+    if has.any():
+        sizes[has] = np.bincount(groups[has])[groups[has]]
+    return sizes
+
+
+def split_keys(groups: np.ndarray) -> np.ndarray:
+    """One key per row for group-aware splitting: the group id for grouped rows, a unique
+    key (``G + row``) for the rest, so e.g. sklearn's GroupShuffleSplit keeps groups whole."""
+    groups = np.asarray(groups, np.int64)
+    g = int(groups.max()) + 1 if groups.size and groups.max() >= 0 else 0
+    return np.where(groups >= 0, groups, g + np.arange(groups.shape[0]))

@@ -1,0 +1,108 @@
+"""Near-duplicate groups: real images (shipped with scikit-image) plus resized and
+re-encoded copies, embedded with a fixed random projection of 16x16 grey thumbnails."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classkit.engine.errors import ClassKitError
+from classkit.engine.similarity.dedup import (group_sizes, list_groups, near_duplicate_groups,
+                                              split_keys)
+from classkit.engine.similarity.graph import KnnGraph, knn_graph
+
+skimage = pytest.importorskip("skimage")
+
+PHOTOS = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png",
+          "chessboard_GRAY.png", "clock_motion.png", "coffee.png", "coins.png", "color.png",
+          "grass.png", "gravel.png", "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png",
+          "microaneurysms.png", "moon.png", "motorcycle_left.png", "page.png", "phantom.png",
+          "retina.jpg", "rocket.jpg", "text.png"]
+PROJECTION = np.random.default_rng(0).standard_normal((256, 128))
+
+
+def originals() -> list[Image.Image]:
+    """The photos plus the four quadrants of each large one: 84 distinct images."""
+    folder = Path(skimage.__file__).parent / "data"
+    out = []
+    for name in PHOTOS:
+        im = Image.open(folder / name).convert("RGB")
+        out.append(im)
+        w, h = im.size
+        if min(w, h) >= 400:
+            out += [im.crop((x, y, x + w // 2, y + h // 2))
+                    for x, y in [(0, 0), (w // 2, 0), (0, h // 2), (w // 2, h // 2)]]
+    return out
+
+
+def jpeg(im: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def copies(im: Image.Image) -> list[Image.Image]:
+    """A half-size resize, a JPEG re-encode, and a 3/4 resize re-encoded."""
+    w, h = im.size
+    return [im.resize((w // 2, h // 2), Image.LANCZOS), jpeg(im, 60),
+            jpeg(im.resize((w * 3 // 4, h * 3 // 4), Image.BILINEAR), 80)]
+
+
+def feature(im: Image.Image) -> np.ndarray:
+    """Mean-centred 16x16 grey thumbnail, fixed random projection to 128-d, unit norm."""
+    g = np.asarray(im.convert("L").resize((16, 16), Image.BOX), np.float64).ravel()
+    v = (g - g.mean()) @ PROJECTION
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_groups_catch_resized_and_reencoded_copies() -> None:
+    images, source = [], []
+    for i, im in enumerate(originals()):
+        images.append(im)
+        source.append(i)
+        if i % 2 == 0:  # every other original gets copies; the rest stay alone
+            images += copies(im)
+            source += [i] * 3
+    many = originals()[7]  # an image with 10 re-encodes: more copies than the graph's k
+    images += [jpeg(many, q) for q in range(50, 96, 5)]
+    source += [7] * 10
+    X = np.stack([feature(im) for im in images])
+    source = np.array(source)
+    graph = knn_graph(X, k=5)
+    # The toy feature tops out at ~0.98 for the worst copy (a 102 px image halved) and
+    # ~0.74 for distinct images; a real embedder is sharper, hence the default 0.97.
+    groups = near_duplicate_groups(graph, threshold=0.95)
+    for src in np.unique(source):
+        members = np.flatnonzero(source == src)
+        if members.size == 1:
+            assert groups[members[0]] == -1, f"original {src} wrongly grouped"
+        else:
+            assert groups[members[0]] >= 0 and np.all(groups[members] == groups[members[0]])
+            assert np.array_equal(np.flatnonzero(groups == groups[members[0]]), members)
+    assert len(list_groups(groups)) == len(set(source[groups >= 0]))
+    assert list_groups(groups)[0].size == 11  # image 7 and its 10 re-encodes
+
+
+def graph_of(rows: list[list[int]], sims: list[list[float]]) -> KnnGraph:
+    r = np.array(rows, np.int32)
+    return KnnGraph(r, np.array(sims, np.float32), np.arange(r.shape[0], dtype=np.int64))
+
+
+def test_group_numbering_and_helpers() -> None:
+    # rows 0-1 near-copies, 2-3-4 a chain through one-sided links, 5 alone
+    g = graph_of([[1, 5], [0, 2], [3, 0], [4, 2], [3, 5], [4, 0]],
+                 [[0.99, 0.5], [0.99, 0.6], [0.98, 0.1], [0.975, 0.98], [0.5, 0.2], [0.3, 0.1]])
+    groups = near_duplicate_groups(g, threshold=0.97)
+    np.testing.assert_array_equal(groups, [0, 0, 1, 1, 1, -1])
+    assert [p.tolist() for p in list_groups(groups)] == [[2, 3, 4], [0, 1]]
+    np.testing.assert_array_equal(group_sizes(groups), [2, 2, 3, 3, 3, 1])
+    keys = split_keys(groups)
+    assert keys[0] == keys[1] and keys[2] == keys[3] == keys[4]
+    assert len(np.unique(keys)) == 3
+    np.testing.assert_array_equal(near_duplicate_groups(g, threshold=0.999), np.full(6, -1))
+    with pytest.raises(ClassKitError):
+        near_duplicate_groups(g, threshold=1.5)
+    assert list_groups(np.full(3, -1)) == []
