@@ -1,21 +1,21 @@
 """Decoded batches for the model: a thread pool that decodes the next batches while or between
 inference calls, each batch split over all decode threads and written into one array.
 
-Two schedules, chosen per run (``ahead``):
+Two schedules (``ahead``):
 
-* ``ahead=0`` (CPU inference, the default there): the next batch is decoded, by all decode
-  threads at once, right after the model finishes the current one, so onnxruntime always
-  has every core to itself.
-* ``ahead=k`` (GPU inference): k batches decode while the model runs, so a fast
-  accelerator never waits on the CPU.
+* ``ahead=2`` (the default, ``embed_project(overlap=True)``): two batches decode while the
+  model runs, so the model never waits while decoding keeps up.
+* ``ahead=0``: the next batch is decoded, by all decode threads at once, right after the
+  model finishes the current one, so onnxruntime has every core to itself.
 
-Measured on the 2-core build machine (efficientnet-lite0, 384 JPEGs of 320x240, batch 32,
-2 onnxruntime threads, 2 decode threads; medians of 4-6 interleaved runs, single runs
-vary +-6%): bare onnxruntime on pre-decoded batches 175-183 images/s; ``ahead=0`` 0.84-0.85
-of that, ``ahead=2`` 0.83-0.85. When decoding overlaps, inference itself slows by ~13%
-(a decode thread preempting one onnxruntime thread stalls the parallel operator), which
-eats the gain; with CPU inference every decode millisecond costs the model anyway, so the
-ratio is bounded by decode cost (1024x768 JPEGs: 0.75 either way).
+Measured on the 2-core build machine (bundled efficientnet-lite0, batch 32, 2 onnxruntime
+threads, 2 decode threads; medians of interleaved runs, runs where other processes used
+>3% CPU discarded): bare ``OnnxEmbedder.embed`` on pre-decoded batches 153-165 images/s.
+320x240 JPEGs: overlap 0.88 of bare (0.87 counting model load), alternate 0.82.
+1024x768 JPEGs: overlap 0.71, alternate 0.75. On a CPU every decode millisecond is taken
+from inference either way, so the ratio is bounded by decode cost; overlapping slows
+inference itself ~13% (a decode thread preempting an onnxruntime thread stalls the parallel
+operator). With a GPU only overlapping makes sense.
 
 Threads, not processes: PIL releases the GIL while decoding and resizing, results need no
 pickling (a 32 x 224 x 224 x 3 batch is 4.8 MB), there is no process start-up, and ingest

@@ -60,13 +60,13 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
                   threads: int | None = None, decode_workers: int | None = None,
                   fp16: bool = False, progress: ProgressFn = no_progress,
                   cancel: CancelToken | None = None, reuse: bool = True,
-                  overlap: bool | None = None) -> dict[str, Any]:
+                  overlap: bool = True) -> dict[str, Any]:
     """Embed every image of ``project`` with ``model`` into a new (or resumed) version.
 
     ``threads``: onnxruntime threads (default all cores); ``decode_workers``: decode
     threads (default one per core, at most 8); ``fp16`` stores float16 vectors;
     ``reuse=False`` computes every row afresh (no resume, no copying from older versions);
-    ``overlap``: decode during inference (default: only when a GPU runs the model).
+    ``overlap=False`` decodes between inference calls instead of during them.
     Returns a summary dict.
     """
     for name, value in (("batch_size", batch_size), ("threads", threads or 1),
@@ -86,8 +86,6 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
     keys = content_keys(hashes)
     dtype = "float16" if fp16 else "float32"
     workers = decode_workers or default_decode_workers()
-    if overlap is None:
-        overlap = embedder.session.get_providers()[0] != "CPUExecutionProvider"
 
     writer, resumed_rows, reused_rows = _open_version(project, embedder, ids, keys, dtype,
                                                       reuse, created)

@@ -66,14 +66,15 @@ class OnnxEmbedder:
     """A loaded, checked embedder: ``embed(uint8 (N, S, S, 3) RGB) -> float32 (N, D)``."""
 
     def __init__(self, model: ModelRef, threads: int | None = None, *,
-                 providers: list[str] | None = None, spinning: bool = True,
+                 providers: list[str] | None = None, spinning: bool = False,
                  verify_dim: bool = True) -> None:
         """Load ``model.path`` and check it against ``model.spec`` (ClassKitError if not).
 
         ``threads``: onnxruntime intra-op threads (default: every core). ``spinning``: idle
-        onnxruntime threads busy-wait between operators during a run (faster inference), and
-        stop when the run ends (``session.force_spinning_stop``), so decode threads get the
-        cores between batches. ``verify_dim=False`` only measures the output size.
+        onnxruntime threads busy-wait between operators (stopping when a run ends); off by
+        default: it sped up bare inference ~10% here but slowed the pipeline ~5%, because
+        the decode threads need those cycles. ``verify_dim=False`` only measures the
+        output size.
         """
         spec = self.spec = model.spec
         self.name = spec.name

@@ -5,12 +5,12 @@ contrast stretch and alpha over grey): JPEGs decode at reduced scale with ``draf
 they are at least twice the target (the DCT does most of the shrinking), then one
 antialiased bilinear resize (``reducing_gap`` box-reduces first when far off).
 
-Filter, measured on the 2-core build machine (320x240 JPEG -> 224): the resize dominates
-decoding (bicubic 0.9 ms, bilinear 0.6 ms, JPEG decode 0.33 ms), and with a CPU-bound model
-every decode millisecond comes out of inference time: bilinear measured 0.85 of bare
-onnxruntime throughput end to end with efficientnet-lite0, bicubic 0.81. The embeddings
-differ little (cosine >= 0.987 between the two on real photos), and what matters for
-neighbours is that every image is treated the same way.
+Filter, measured on the 2-core build machine (320x240 JPEGs -> 224, one thread): decode
++ resize 1.08 ms per image with bilinear, 1.65 ms with bicubic (the resize dominates; the
+JPEG decode itself is 0.33 ms). With a CPU-bound model every decode millisecond comes out of
+inference, so bicubic would cost ~4% of end-to-end throughput with efficientnet-lite0. The
+embeddings barely differ (cosine >= 0.987 between the two on real photos), and what matters
+for neighbours is that every image is treated the same way, so bilinear it is.
 
 Runs in decode threads (PIL releases the GIL in decode and resize): plain functions, no
 shared state, never raising for bad input.
