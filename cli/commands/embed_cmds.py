@@ -97,7 +97,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 0
     say(f"Embedded {summary.get('count')} image(s) with {ref.spec.name} "
         f"({summary.get('dim')}-d) into version {summary.get('version')}")
-    for key in ("images_per_s", "failed", "reused_rows"):
+    for key in ("images_per_s", "failed", "rows_resumed", "rows_reused"):
         if key in summary:
             say(f"  {key.replace('_', ' ')}: {summary[key]}")
     return 0
