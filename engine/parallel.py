@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from .errors import Cancelled
 from .jobs import CancelToken, ProgressFn, no_progress
 
 log = logging.getLogger(__name__)
@@ -99,19 +100,39 @@ def _run_pool(fn: Callable[..., list[R]], chunks: list[list[T]], args: tuple, wo
               limit: int, on_result: Callable[[Sequence[T], list[R]], None],
               progress: ProgressFn, cancel: CancelToken, counter: list[int], total: int,
               msg: str) -> tuple[list[list[T]], list[list[T]]]:
-    """Run chunks until done or a worker dies; returns (not started, in flight at the death)."""
+    """Run chunks until done or a worker dies; returns (not started, in flight at the death).
+
+    Results reach ``on_result`` in submission order (finished chunks wait in a buffer that
+    counts against ``limit``), so the same input always yields the same order, e.g. the
+    same image ids, however the workers are scheduled.
+    """
     queue = list(reversed(chunks))
-    in_flight: dict[Future, list[T]] = {}
+    in_flight: dict[Future, tuple[int, list[T]]] = {}
+    ready: dict[int, tuple[list[T], list[R]] | None] = {}  # seq -> result, None = lost
     lost: list[list[T]] = []
     broken = False  # a worker died: submit nothing more to this pool
+    next_seq = next_out = 0
+
+    def deliver() -> None:
+        nonlocal next_out
+        while next_out in ready:
+            item = ready.pop(next_out)
+            next_out += 1
+            if item is not None:
+                on_result(*item)
+                counter[0] += len(item[0])
+                progress(counter[0], total, msg)
+
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
         try:
             while queue or in_flight:
                 cancel.raise_if_cancelled()
-                while queue and len(in_flight) < limit and not (lost or broken):
+                while (queue and len(in_flight) + len(ready) < limit
+                       and not (lost or broken)):
                     chunk = queue.pop()
                     try:
-                        in_flight[pool.submit(fn, chunk, *args)] = chunk
+                        in_flight[pool.submit(fn, chunk, *args)] = (next_seq, chunk)
+                        next_seq += 1
                     except BrokenProcessPool:  # died after the last wait(): not this chunk's fault
                         queue.append(chunk)
                         broken = True
@@ -119,17 +140,19 @@ def _run_pool(fn: Callable[..., list[R]], chunks: list[list[T]], args: tuple, wo
                     break
                 finished, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    chunk = in_flight.pop(fut)
+                    seq, chunk = in_flight.pop(fut)
                     try:
-                        results = fut.result()
+                        ready[seq] = (chunk, fut.result())
                     except BrokenProcessPool:
                         lost.append(chunk)
-                        continue
-                    on_result(chunk, results)
-                    counter[0] += len(chunk)
-                    progress(counter[0], total, msg)
+                        ready[seq] = None
+                deliver()
                 if lost and not in_flight:
                     break
+        except Cancelled:
+            deliver()  # keep what finished in order before the cancel
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise

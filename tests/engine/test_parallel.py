@@ -199,3 +199,18 @@ def test_unstartable_workers_fall_back_inline(monkeypatch: pytest.MonkeyPatch) -
 def test_no_progress_is_callable() -> None:
     no_progress(1, 2, "x")
     no_progress(1, 2)
+
+
+def slow_first_chunk(chunk: list[int]) -> list[int]:
+    if 0 in chunk:
+        import time
+
+        time.sleep(0.5)  # the first chunk finishes last
+    return list(chunk)
+
+
+def test_results_arrive_in_submission_order() -> None:
+    seen: list[int] = []
+    map_chunks(slow_first_chunk, list(range(N)), workers=2, chunk_size=8,
+               on_result=lambda chunk, res: seen.extend(res))
+    assert seen == list(range(N))
