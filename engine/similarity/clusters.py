@@ -26,6 +26,7 @@ from .graph import KnnGraph
 MIN_CLUSTERS, MAX_CLUSTERS, ROWS_PER_CLUSTER = 50, 2000, 100
 MAX_POINTS_PER_CENTROID = 256  # k-means trains on at most k * 256 sampled rows (FAISS default)
 ASSIGN_CHUNK = 65536
+_DENSE_MAJORITY_CELLS = 20_000_000  # (clusters x classes) table size up to which no sort is needed
 
 
 def default_n_clusters(n: int) -> int:
@@ -179,12 +180,13 @@ def refresh_stats(assign: np.ndarray, labels: np.ndarray, predictions: np.ndarra
     disagreement, pred_mixing = nan.copy(), nan.copy()
     if predictions is not None:
         pred = _check_rowvec(predictions, n, "predictions")
-        both = lab & (pred >= 0)
-        n_both = np.bincount(assign[both], minlength=k)
-        wrong = np.bincount(assign[both], weights=(pred[both] != labels[both]), minlength=k)
-        has = pred >= 0
-        n_pred = np.bincount(assign[has], minlength=k)
-        _, pmaj_count = _majority(assign[has], pred[has], k)
+        lab_assign, lab_pred = assign[lab], pred[lab]
+        both = lab_pred >= 0
+        n_both = np.bincount(lab_assign[both], minlength=k)
+        wrong = np.bincount(lab_assign[both], weights=lab_pred[both] != labels[lab][both], minlength=k)
+        p_assign, p_pred = _where(pred >= 0, assign, pred)
+        n_pred = np.bincount(p_assign, minlength=k)
+        _, pmaj_count = _majority(p_assign, p_pred, k)
         with np.errstate(invalid="ignore", divide="ignore"):
             disagreement = np.where(n_both > 0, wrong / np.maximum(n_both, 1), np.nan)
             pred_mixing = np.where(n_pred > 0, 1.0 - pmaj_count / np.maximum(n_pred, 1), np.nan)
@@ -193,10 +195,15 @@ def refresh_stats(assign: np.ndarray, labels: np.ndarray, predictions: np.ndarra
         unc = np.asarray(uncertainty, np.float64)
         if unc.shape != (n,):
             raise ClassKitError(f"uncertainty must have shape ({n},), got {unc.shape}")
-        ok = np.isfinite(unc)
-        mean_unc = _mean_by(assign[ok], unc[ok], np.bincount(assign[ok], minlength=k))
+        u_assign, u = _where(np.isfinite(unc), assign, unc)
+        mean_unc = _mean_by(u_assign, u, np.bincount(u_assign, minlength=k))
     return LabelStats(n_labeled.astype(np.int64), coverage, majority, purity, disagreement,
                       pred_mixing, mean_unc)
+
+
+def _where(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``a[mask]`` for each array, skipping the copy when every row qualifies."""
+    return arrays if mask.all() else tuple(a[mask] for a in arrays)
 
 
 def _check_rowvec(values: np.ndarray, n: int, name: str) -> np.ndarray:
@@ -210,9 +217,14 @@ def _majority(groups: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarra
     """Most frequent value per group (smallest on ties; -1 if empty) and its count."""
     if values.size == 0:
         return np.full(k, -1, np.int64), np.zeros(k, np.int64)
-    uniq, codes = np.unique(values, return_inverse=True)
-    counts = np.bincount(groups * len(uniq) + codes, minlength=k * len(uniq)).reshape(k, len(uniq))
-    best = counts.argmax(axis=1)
+    top = int(values.max()) + 1
+    if k * top <= _DENSE_MAJORITY_CELLS:  # class indices: count directly, no sort
+        uniq, codes = np.arange(top), values
+    else:  # sparse or huge label values: compact them first
+        uniq, codes = np.unique(values, return_inverse=True)
+    m = len(uniq)
+    counts = np.bincount(groups * m + codes, minlength=k * m).reshape(k, m)
+    best = counts.argmax(axis=1)  # first maximum: the smallest label on ties
     count = counts[np.arange(k), best]
     return np.where(count > 0, uniq[best], -1), count
 
