@@ -58,4 +58,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_status(status)
     say()
     say(f"Demo finished in {time.time() - t0:.1f} s. Try: classkit status {root}")
+    say(f"Then: classkit index {root}; classkit neighbors {root} 1; classkit map {root}; "
+        f"classkit cluster {root}")
     return 0
