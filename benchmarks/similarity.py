@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from classkit.engine.similarity import build_index  # noqa: E402
 from classkit.engine.similarity._util import faiss_threads  # noqa: E402
+from classkit.engine.similarity.calibrate import calibrate_ef  # noqa: E402
 from classkit.engine.similarity.clusters import (cluster_stats, default_n_clusters,  # noqa: E402
                                                  over_cluster, refresh_stats)
 from classkit.engine.similarity.graph import knn_graph  # noqa: E402
@@ -150,7 +151,8 @@ def bench_index(args: argparse.Namespace, X: np.ndarray, Q: np.ndarray, common: 
                   else [(args.M[-1], args.ef_construction[-1])])  # FAISS HNSW: one setting
         for M, efc in combos:
             params = {"M": M, "ef_construction": efc}
-            idx = build_index(X, backend=backend, M=M, ef_construction=efc, threads=args.threads)
+            idx = build_index(X, backend=backend, M=M, ef_construction=efc, calibrate=False,
+                              threads=args.threads)
             emit("index", "build", **common, backend=backend, params=params,
                  seconds=idx.params["build_seconds"], threads=args.threads)
             folder = Path(tempfile.mkdtemp(prefix="ck-bench-idx-", dir=args.tmp))
@@ -171,6 +173,12 @@ def bench_index(args: argparse.Namespace, X: np.ndarray, Q: np.ndarray, common: 
                 emit("index", "single_query", **common, backend=backend,
                      params={**params, "ef_search": ef}, recall_at_10=recall(rows, truth),
                      **lat_fields(lat))
+            t0 = time.perf_counter()
+            idx.set_ef_search(32)  # calibrate from a low floor, to see what this data needs
+            rep = calibrate_ef(idx, X)
+            emit("index", "calibrate_ef", **common, backend=backend, params=params,
+                 seconds=round(time.perf_counter() - t0, 2),
+                 **{key: rep[key] for key in ("ef_search", "recall", "p50_ms", "p95_ms", "met")})
             if args.keep_index_for_graph and backend == "hnswlib" and (M, efc) == combos[-1]:
                 args._graph_index = idx
             del idx
@@ -205,7 +213,7 @@ def bench_graph(args: argparse.Namespace, X: np.ndarray, common: dict) -> None:
          seconds=round((time.perf_counter() - t0) * scale, 2), **extra)
     index = args._graph_index
     if index is None:
-        index = build_index(X, backend="hnswlib", threads=args.threads)
+        index = build_index(X, backend="hnswlib", calibrate=False, threads=args.threads)
         emit("index", "build", **common, backend="hnswlib", params=index.params,
              seconds=index.params["build_seconds"], threads=args.threads)
     check = np.random.default_rng(1).choice(n, min(n, 2000), replace=False)

@@ -14,6 +14,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from .calibrate import calibrate_ef  # noqa: E402
 from .clusters import (ClusterStats, Clustering, LabelStats, cluster_stats,  # noqa: E402
                        default_n_clusters, over_cluster, refresh_stats)
 from .dedup import group_sizes, list_groups, near_duplicate_groups, split_keys  # noqa: E402
@@ -22,6 +23,7 @@ from .knn import BACKENDS, KnnIndex, build_index, choose_backend  # noqa: E402
 from .umap_map import compute_map, normalise_coords  # noqa: E402
 
 __all__ = ["BACKENDS", "ClusterStats", "Clustering", "KnnGraph", "KnnIndex", "LabelStats",
-           "build_index", "choose_backend", "cluster_stats", "compute_map", "default_n_clusters",
-           "group_sizes", "knn_graph", "list_groups", "near_duplicate_groups", "normalise_coords",
-           "over_cluster", "refresh_stats", "split_keys"]
+           "build_index", "calibrate_ef", "choose_backend", "cluster_stats", "compute_map",
+           "default_n_clusters", "group_sizes", "knn_graph", "list_groups",
+           "near_duplicate_groups", "normalise_coords", "over_cluster", "refresh_stats",
+           "split_keys"]

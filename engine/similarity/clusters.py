@@ -6,6 +6,9 @@ embeddings and the kNN graph and are computed once per clustering. Label stats
 (:func:`refresh_stats`: coverage, purity, disagreement, mean uncertainty) need only the
 assignments and per-row arrays, are np.bincount-vectorised (milliseconds at 1M rows) and
 are recomputed whenever labels or predictions change, without re-clustering.
+
+Measured (2 cores): k-means 100k x 384, k=1000: 11 s (sklearn MiniBatchKMeans 10 s);
+1M x 384, k=2000: 114 s. cluster_stats 0.05 s / 0.9 s; refresh_stats 3 ms / ~25 ms.
 """
 from __future__ import annotations
 

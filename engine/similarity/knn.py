@@ -25,11 +25,15 @@ from ._util import (atomic_file, check_ids, check_matrix, faiss_threads, float32
                     ids_checksum, import_faiss, load_npy, resolve_threads, save_npy)
 
 BACKENDS = ("faiss-flat", "faiss-hnsw", "hnswlib")
-# auto: exact while N * D * 4 bytes <= this. Measured (benchmarks/similarity.py, 2 cores):
-# an exact single query streams the whole matrix (~10-15 GB/s on one thread), so 64 MB is
-# ~5 ms p95; HNSW costs a build (~7 s per 50k rows at D=384) but answers in < 1 ms.
+# auto: exact while N * D * 4 bytes <= this (N <= 43k at D=384, 13k at D=1280). Measured
+# (benchmarks/similarity.py, 2 cores): an exact single query streams the matrix at ~18 GB/s
+# on one thread: 58.6 MB (40k x 384) p50 3.1 / p95 3.3 ms, 146 MB (100k x 384) p95 9.7 ms,
+# 1.5 GB (1M x 384) p95 67-75 ms. So 64 MiB keeps exact queries under ~4 ms p95, with
+# recall 1 and no build; above it an hnswlib build (~29 s per 100k x 384) pays off.
 EXACT_MAX_BYTES = 64 * 2**20
-# HNSW defaults, tuned on 1M x 384 clustered data for recall@10 >= 0.95 at < 5 ms p95.
+# HNSW defaults. 1M x 384 clustered, M=32/efC=100: build 317 s; ef 64: recall@10 0.965,
+# ef 128: 0.989 at p50 0.63 / p95 1.05 ms (single thread); M=16 needed ef 256 for 0.985 and
+# built only 15% faster. efC=200 roughly doubled build time for no recall gain on this data.
 DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 100
 DEFAULT_EF_SEARCH = 128
@@ -230,9 +234,9 @@ def _drop_self(rows: np.ndarray, sims: np.ndarray, excl: np.ndarray,
 def build_index(X: np.ndarray, ids: np.ndarray | None = None, backend: str = "auto",
                 metric: str = "ip", M: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION,
-                ef_search: int = DEFAULT_EF_SEARCH, threads: int | None = None,
-                random_state: int = 0, progress: ProgressFn = no_progress,
-                cancel: CancelToken | None = None) -> KnnIndex:
+                ef_search: int = DEFAULT_EF_SEARCH, calibrate: bool = True,
+                threads: int | None = None, random_state: int = 0,
+                progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> KnnIndex:
     """Build a kNN index over the L2-normalised rows of ``X`` (float16/32, memmap ok).
 
     Vectors are added in chunks (float16 converted chunk by chunk), with progress and a
@@ -280,4 +284,9 @@ def build_index(X: np.ndarray, ids: np.ndarray | None = None, backend: str = "au
     if backend == "hnswlib":
         index.set_ef(ef_search)
     params["build_seconds"] = round(time.perf_counter() - t0, 3)
-    return KnnIndex(backend, index, ids, dim, params, threads)
+    result = KnnIndex(backend, index, ids, dim, params, threads)
+    if calibrate and backend != "faiss-flat":
+        from .calibrate import calibrate_ef
+
+        calibrate_ef(result, X, random_state=random_state, threads=threads, cancel=cancel)
+    return result

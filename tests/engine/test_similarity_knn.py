@@ -9,6 +9,7 @@ import pytest
 from classkit.engine.errors import Cancelled, ClassKitError
 from classkit.engine.jobs import CancelToken
 from classkit.engine.similarity import KnnIndex, build_index, choose_backend
+from classkit.engine.similarity.calibrate import calibrate_ef, exact_neighbors_of_rows
 from classkit.engine.similarity.knn import EXACT_MAX_BYTES
 
 BACKENDS = ["faiss-flat", "faiss-hnsw", "hnswlib"]
@@ -143,3 +144,33 @@ def test_build_reports_progress_and_cancels() -> None:
     token.cancel()
     with pytest.raises(Cancelled):
         build_index(X, backend="hnswlib", cancel=token)
+
+
+def test_exact_neighbors_streamed_in_chunks_match_flat_index(data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, _ = data
+    rows = np.array([0, 5, 999, 2999, 1234])
+    flat = build_index(X, backend="faiss-flat")
+    np.testing.assert_array_equal(exact_neighbors_of_rows(X, rows, 10, chunk=700),
+                                  flat.neighbors_of_rows(rows, 10)[0])
+
+
+def test_calibrate_ef_reaches_target_and_is_saved(tmp_path: Path,
+                                                  data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, _ = data
+    index = build_index(X, backend="hnswlib", M=4, ef_construction=20, ef_search=10, calibrate=False)
+    rep = calibrate_ef(index, X, target_recall=0.97, n_queries=200)
+    assert rep["met"] and rep["recall"] >= 0.97 and index.ef_search == rep["ef_search"]
+    assert rep["tried"][0]["ef_search"] == 10 and rep["tried"][-1] == {
+        key: rep[key] for key in ("ef_search", "recall", "p50_ms", "p95_ms")}
+    rows = np.arange(0, 3000, 11)  # independent check on other rows
+    truth = build_index(X, backend="faiss-flat").neighbors_of_rows(rows, 10)[0]
+    assert recall(index.neighbors_of_rows(rows, 10)[0], truth) >= 0.95
+    index.save(tmp_path / "idx")
+    loaded = KnnIndex.load(tmp_path / "idx")
+    assert loaded.ef_search == rep["ef_search"] and loaded.params["calibration"]["met"]
+    # the configured value is a floor; an impossible latency budget keeps it
+    index.set_ef_search(12)
+    rep2 = calibrate_ef(index, X, target_recall=1.01, max_p95_ms=0.0, n_queries=50)
+    assert rep2["ef_search"] == 12 and not rep2["met"] and len(rep2["tried"]) == 2
+    auto = build_index(X, backend="faiss-hnsw", calibrate=True)
+    assert auto.params["calibration"]["met"]
