@@ -98,6 +98,42 @@ CREATE TABLE artifacts (
 );
 """
 
+_V3 = """
+CREATE TABLE splits (
+    image_id INTEGER PRIMARY KEY REFERENCES images(id),
+    split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
+    assigned_at REAL NOT NULL,
+    seed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE rounds (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    embedding_version TEXT,
+    train_version TEXT,
+    prediction_version TEXT,
+    labels TEXT NOT NULL DEFAULT '{}',
+    settings TEXT NOT NULL DEFAULT '{}',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    signals TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    round INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    composition TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE batch_items (
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    rank INTEGER NOT NULL,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    reason TEXT NOT NULL,
+    score REAL,
+    PRIMARY KEY (batch_id, rank)
+);
+CREATE INDEX batch_items_image ON batch_items(image_id);
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(con: sqlite3.Connection) -> None:
@@ -111,5 +147,6 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V1),  # 0 -> 1: sources, images, ingest issues and runs, classes
     _script(_V2),  # 1 -> 2: append-only label events, versioned artifacts
+    _script(_V3),  # 2 -> 3: stable splits, round ledger, active-learning batches
 ]
 LATEST = len(MIGRATIONS)

@@ -98,6 +98,29 @@ def test_migration_2(tmp_path: Path) -> None:
     con.close()
 
 
+def test_migration_3(tmp_path: Path) -> None:
+    con = _db_at(tmp_path, 2)
+    con.execute("INSERT INTO images(path, content_hash, file_size, mtime_ns, width, height, format, "
+                "added_at) VALUES ('a.png', 'h', 1, 1, 1, 1, 'PNG', 1)")
+    con.execute("INSERT INTO label_events(image_id, label, source, created_at) VALUES (1, 'cat', 'manual', 1)")
+    assert dbmod.migrate(con, target=3) == [3]
+    assert {"splits", "rounds", "batches", "batch_items"} <= _tables(con)
+    assert con.execute("SELECT label FROM current_labels").fetchone()[0] == "cat"
+    con.execute("INSERT INTO splits(image_id, split, assigned_at) VALUES (1, 'val', 1)")
+    with pytest.raises(sqlite3.IntegrityError):  # one split per image
+        con.execute("INSERT INTO splits(image_id, split, assigned_at) VALUES (1, 'train', 2)")
+    with pytest.raises(sqlite3.IntegrityError):  # only the three split names
+        con.execute("INSERT INTO splits(image_id, split, assigned_at) VALUES (1, 'holdout', 2)")
+    rid = con.execute("INSERT INTO rounds(created_at, metrics) VALUES (1, '{}')").lastrowid
+    bid = con.execute("INSERT INTO batches(round, created_at) VALUES (?, 2)", (rid,)).lastrowid
+    con.execute("INSERT INTO batch_items(batch_id, rank, image_id, reason, score) VALUES (?, 0, 1, "
+                "'uncertainty', 0.9)", (bid,))
+    with pytest.raises(sqlite3.IntegrityError):  # items name real images
+        con.execute("INSERT INTO batch_items(batch_id, rank, image_id, reason) VALUES (?, 1, 99, 'audit')",
+                    (bid,))
+    con.close()
+
+
 def test_migrate_is_idempotent_and_stepwise(tmp_path: Path) -> None:
     con = _db_at(tmp_path, LATEST)
     assert dbmod.migrate(con) == []
