@@ -13,11 +13,10 @@ from classkit.engine import __version__
 from classkit.engine.errors import Cancelled, ClassKitError
 
 from .commands import (classes_cmd, demo_cmd, embed_cmds, ingest_cmd, project_cmds,
-                       similarity_cmds, thumbs_cmd)
+                       label_cmd, similarity_cmds, thumbs_cmd)
 
 # Names later releases fill in; reserved now so nothing else takes them.
 RESERVED = {
-    "label": "import or edit labels",
     "train": "train the classifier head", "predict": "predict unlabeled images",
     "select": "pick the next labeling batch", "export": "export the dataset",
     "gui": "open the desktop app",
@@ -32,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output on stderr (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (project_cmds, classes_cmd, ingest_cmd, thumbs_cmd, embed_cmds, similarity_cmds,
-                   demo_cmd):
+    for module in (project_cmds, classes_cmd, ingest_cmd, label_cmd, thumbs_cmd, embed_cmds,
+                   similarity_cmds, demo_cmd):
         module.register(sub)
     for name, what in RESERVED.items():
         p = sub.add_parser(name, help=f"({what}: not in this version yet)", add_help=False)

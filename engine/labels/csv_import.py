@@ -1,0 +1,212 @@
+"""Import labels for images already in the project from a CSV (``path`` or ``id``, ``label``).
+
+The whole file is read and validated before anything is written; the write is one
+transaction. Nothing is dropped silently: unmatched or bad rows are counted and reported
+with their line numbers, and a file where no row matches is an error.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..config import check_class_name
+from ..errors import ClassKitError, ConfigError
+from ..ingest.sources.datasets import LABEL_COLUMNS, PATH_COLUMNS
+from ..project import Project
+from .events import SQL_CHUNK, canonical_label, class_lookup, current_round, insert_events
+
+ID_COLUMNS = ("id", "image_id")
+IMPORT_SOURCES = ("import", "manual")
+MAX_REPORTED = 20
+
+
+def _find(header: list[str], names: tuple[str, ...]) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    return next((lowered.index(n) for n in names if n in lowered), None)
+
+
+def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | None, int | None, int]:
+    """Rows with their line numbers, and the path, id and label column indexes."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise ClassKitError(f"CSV {where} is empty")
+    for delim in (",", ";", "\t", "|"):
+        header = next(csv.reader([lines[first]], delimiter=delim))
+        pcol, icol, lcol = (_find(header, PATH_COLUMNS), _find(header, ID_COLUMNS),
+                            _find(header, LABEL_COLUMNS))
+        if lcol is not None and (pcol is not None or icol is not None):
+            break
+    else:
+        raise ClassKitError(
+            f"CSV {where} needs a header with a label column ({', '.join(LABEL_COLUMNS)}) and a "
+            f"path ({', '.join(PATH_COLUMNS)}) or id column; found: {lines[first].strip()[:200]}")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows = []
+    for row in reader:
+        lineno = reader.line_num
+        if lineno <= first + 1 or not any(cell.strip() for cell in row):
+            continue
+        rows.append((lineno, row))
+    return rows, pcol, icol, lcol
+
+
+class _Matcher:
+    """Find an image id for a CSV path: the stored path itself, or the file it names
+    (absolute, relative to the CSV's folder, or relative to the project root)."""
+
+    def __init__(self, project: Project, csv_dir: Path) -> None:
+        self.paths = project.paths
+        self.csv_dir = csv_dir
+        self.root = project.root
+        self.by_path = {r[1]: int(r[0]) for r in project.db.execute("SELECT id, path FROM images")}
+        self.ids = set(self.by_path.values())
+
+    def by_id(self, cell: str) -> int | None:
+        try:
+            i = int(cell)
+        except ValueError:
+            return None
+        return i if i in self.ids else None
+
+    def find(self, cell: str) -> int | None:
+        hit = self.by_path.get(cell)
+        if hit is not None:
+            return hit
+        p = os.path.expanduser(cell)
+        bases = [""] if os.path.isabs(p) else [self.csv_dir, self.root]
+        for base in bases:
+            hit = self.by_path.get(self.paths.to_stored(os.path.join(base, p) if base else p))
+            if hit is not None:
+                return hit
+        return None
+
+
+def import_label_csv(project: Project, csv_path: Path | str, create_classes: bool = False,
+                     source: str = "import", dry_run: bool = False) -> dict[str, Any]:
+    """Label project images from a CSV; returns a summary: ``rows`` (non-blank data rows),
+    ``matched``, ``labeled`` (events written, or that would be with ``dry_run``),
+    ``unchanged``, ``kept_human``, ``repeated``, ``unmatched``, ``invalid``,
+    ``created_classes``, ``error_count`` and ``errors`` (the first 20 as {line, error}).
+
+    ``source="import"`` behaves like dataset labels at ingest: it never overrides a label a
+    person gave. ``source="manual"`` means the user vouches for these labels: they override.
+    Unknown classes are an error listing them, unless ``create_classes``.
+    """
+    if source not in IMPORT_SOURCES:
+        raise ClassKitError(f"CSV label source must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}")
+    path = Path(csv_path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClassKitError(f"cannot read CSV {path}: {exc}") from exc
+    rows, pcol, icol, lcol = _parse(text, path)
+    matcher = _Matcher(project, path.resolve().parent)
+    classes = class_lookup(project)
+    errors: list[dict[str, Any]] = []
+    unknown: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    wanted: dict[int, tuple[str, int]] = {}  # image id -> (label as written, line)
+
+    def fail(kind: str, lineno: int, msg: str) -> None:
+        counts[kind] += 1
+        errors.append({"line": lineno, "error": msg})
+
+    for lineno, row in rows:
+        def cell(col: int | None, row: list[str] = row) -> str:
+            return row[col].strip() if col is not None and col < len(row) else ""
+        label = cell(lcol)
+        key = cell(icol) or cell(pcol)
+        if not key:
+            fail("invalid", lineno, "row has no path or id")
+            continue
+        if not label:
+            fail("invalid", lineno, f"{key}: empty label")
+            continue
+        if canonical_label(label, classes) is None:
+            unknown[label.lower()] += 1
+        image_id = matcher.by_id(key) if cell(icol) else matcher.find(key)
+        if image_id is None:
+            fail("unmatched", lineno, f"{'id' if cell(icol) else 'path'} {key!r} matches no image "
+                                      f"in the project")
+            continue
+        if image_id in wanted:
+            prev, prev_line = wanted[image_id]
+            if prev.lower() != label.lower():
+                fail("conflicting", lineno, f"image {image_id} already labeled {prev!r} on line "
+                                            f"{prev_line}; first row kept")
+            else:
+                counts["repeated"] += 1
+            continue
+        wanted[image_id] = (label, lineno)
+
+    if not rows:
+        raise ClassKitError(f"CSV {path} has a header but no rows")
+    if not wanted:
+        shown = "; ".join(f"line {e['line']}: {e['error']}" for e in errors[:3])
+        raise ClassKitError(f"none of the {len(rows)} row(s) in {path.name} could be used ({shown}); "
+                            f"paths must be as ingested, absolute, or relative to the CSV's folder")
+    if unknown and not create_classes:
+        listed = ", ".join(f"{name} ({n})" for name, n in unknown.most_common())
+        raise ClassKitError(f"{len(unknown)} label(s) in {path.name} are not classes of this project: "
+                            f"{listed}; add them with --create-classes (create_classes=True) or "
+                            f"'classkit classes PROJECT --add NAME'; nothing was imported")
+    spellings: dict[str, str] = {}
+    for written, _ in wanted.values():
+        spellings.setdefault(written.lower(), written)
+    new_classes: list[str] = []
+    spelled: dict[str, str] = {}
+    for name in unknown:
+        if name not in spellings:
+            continue  # only on unmatched rows: no class is needed for them
+        try:
+            spelled[name] = check_class_name(spellings[name])
+        except ConfigError as exc:
+            raise ClassKitError(f"cannot create class {spellings[name]!r} from {path.name}: "
+                                f"{exc}") from None
+        new_classes.append(spelled[name])
+    lookup = {**classes, **spelled}
+    plan = _plan(project, wanted, lookup, source, path.name, counts)
+    if not dry_run and (plan or new_classes):
+        with project.transaction() as con:
+            project.ensure_classes_in(con, new_classes)
+            rnd = current_round(con)
+            insert_events(con, [(i, lab, source, rnd, reason, None) for i, lab, reason in plan])
+    return {"csv": str(path), "source": source, "dry_run": dry_run, "rows": len(rows),
+            "matched": len(wanted), "labeled": len(plan), "unchanged": counts["unchanged"],
+            "kept_human": counts["kept_human"], "repeated": counts["repeated"],
+            "unmatched": counts["unmatched"], "invalid": counts["invalid"] + counts["conflicting"],
+            "created_classes": new_classes, "error_count": len(errors),
+            "errors": errors[:MAX_REPORTED]}
+
+
+def _plan(project: Project, wanted: dict[int, tuple[str, int]], lookup: dict[str, str], source: str,
+          name: str, counts: Counter[str]) -> list[tuple[int, str, str]]:
+    """Events to write as (image id, canonical label, reason); counts what is skipped."""
+    last: dict[int, tuple[str | None, str]] = {}
+    ids = sorted(wanted)
+    for i in range(0, len(ids), SQL_CHUNK):
+        part = ids[i:i + SQL_CHUNK]
+        marks = ",".join("?" * len(part))
+        for r in project.db.execute(
+                f"SELECT e.image_id, e.label, e.source FROM label_events e JOIN (SELECT image_id, "
+                f"MAX(id) AS m FROM label_events WHERE image_id IN ({marks}) GROUP BY image_id) x "
+                f"ON e.id = x.m", part):
+            last[int(r[0])] = (r[1], r[2])
+    plan = []
+    for image_id in ids:
+        written, lineno = wanted[image_id]
+        label = canonical_label(written, lookup)
+        assert label is not None  # validated above
+        prev = last.get(image_id)
+        if prev is not None and prev[0] == label and (source == "import" or prev[1] != "import"):
+            counts["unchanged"] += 1
+        elif source == "import" and prev is not None and prev[1] != "import":
+            counts["kept_human"] += 1
+        else:
+            plan.append((image_id, label, f"csv {name} line {lineno}"))
+    return plan
