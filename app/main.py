@@ -1,0 +1,102 @@
+"""Desktop app entry point: a QGuiApplication and a QQmlApplicationEngine loading ClassKit.Main.
+
+View models register themselves with ``@QmlElement`` (module ``ClassKit.Backend``) when
+their Python modules are imported; QML instantiates them; there are no context properties.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+ORG_NAME = "ClassKit"
+APP_NAME = "ClassKit"
+
+
+def qml_dir() -> Path:
+    """The QML import path holding ``ClassKit/qmldir``.
+
+    ``classkit/app/../qml``: the repository's ``qml/`` in an editable install, and the
+    package-data folder ``classkit/qml/`` in a normal install. ``CLASSKIT_QML_DIR`` overrides.
+    """
+    override = os.environ.get("CLASSKIT_QML_DIR")
+    candidates = [Path(override)] if override else []
+    candidates.append(Path(__file__).resolve().parent.parent / "qml")
+    for path in candidates:
+        if (path / "ClassKit" / "qmldir").is_file():
+            return path
+    raise FileNotFoundError(f"ClassKit QML files not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _register_map(engine: object) -> bool:
+    """The Explorer's image providers (and its QML types), when the map package is there."""
+    try:
+        from classkit.app.map import register_image_providers
+    except ImportError as exc:
+        log.warning("the Explorer map is not available: %s", exc)
+        return False
+    register_image_providers(engine)
+    return True
+
+
+def create_engine(project: Path | None = None):  # -> QQmlApplicationEngine
+    """Load ``ClassKit.Main`` (a QGuiApplication must exist); opens ``project`` if given."""
+    from PySide6.QtQml import QQmlApplicationEngine
+    from PySide6.QtQuickControls2 import QQuickStyle
+
+    from . import jobs, project_model  # noqa: F401 - registers the ClassKit.Backend types
+
+    if not os.environ.get("QT_QUICK_CONTROLS_STYLE"):
+        QQuickStyle.setStyle("Basic")
+    engine = QQmlApplicationEngine()
+    engine.addImportPath(str(qml_dir()))
+    _register_map(engine)
+    engine.setInitialProperties({"initialProject": str(Path(project).absolute()) if project else ""})
+    engine.loadFromModule("ClassKit", "Main")
+    return engine
+
+
+def shutdown(engine: object, timeout_ms: int = 10_000) -> None:
+    """Cancel running jobs and wait for them, so no worker outlives the window."""
+    for root in engine.rootObjects():  # type: ignore[attr-defined]
+        runner = root.property("runner")
+        if runner is not None:
+            runner.cancelAll()
+            if not runner.wait(timeout_ms):
+                log.warning("jobs still running at exit")
+
+
+def run(argv: Sequence[str], project: Path | None = None, quit_after_ms: int | None = None) -> int:
+    """Start the app (optionally on ``project``); returns the exit code.
+
+    ``quit_after_ms`` quits after that long: a smoke test of startup and project loading.
+    """
+    # Before numpy/faiss/numba load: spinning OpenMP threads starve the GUI (DESIGN §8).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QGuiApplication
+
+    from classkit.engine import __version__
+
+    app = QGuiApplication.instance() or QGuiApplication(list(argv))
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    if project is not None and not Path(project).exists():
+        log.error("project folder not found: %s", project)
+        return 1
+    engine = create_engine(project)
+    if not engine.rootObjects():
+        log.error("the main window failed to load (see the QML errors above)")
+        return 1
+    if quit_after_ms:
+        QTimer.singleShot(quit_after_ms, app.quit)
+    code = int(app.exec())
+    shutdown(engine)
+    for root in engine.rootObjects():  # windows go before their view models
+        root.deleteLater()
+    app.processEvents()
+    del engine
+    return code

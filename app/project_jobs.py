@@ -1,0 +1,114 @@
+"""Worker-side project jobs for the app: each opens its own ``Project`` (SQLite connections
+are per thread), runs one engine job, and returns a plain snapshot for the GUI thread.
+
+Every function follows the engine job contract (``progress``, ``cancel`` keywords) and
+imports the heavy engine parts (onnxruntime, faiss, umap, torch) inside, off the GUI thread.
+No Qt here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from classkit.engine.jobs import CancelToken, ProgressFn
+from classkit.engine.project import Project
+
+
+def snapshot(project: Project) -> dict[str, Any]:
+    """Everything the shell shows about a project, as JSON-like values."""
+    from classkit.engine.status import project_status
+
+    status = project_status(project)
+    emb = project.current_artifact("embeddings")
+    return {
+        "path": str(project.root), "name": project.manifest.name, "status": status,
+        "settings": project.settings.to_dict(),
+        "hasEmbeddings": emb is not None,
+        "hasIndex": emb is not None and (emb / "index" / "index.json").is_file(),
+        "hasMap": project.current_artifact("map") is not None,
+        "hasClusters": project.current_artifact("clusters") is not None,
+    }
+
+
+def _with_project(path: str, work: Any) -> dict[str, Any]:
+    with Project.open(Path(path)) as project:
+        result = work(project)
+        return {"result": result, "snapshot": snapshot(project)}
+
+
+def open_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    """Open (validate, migrate) a project and read its snapshot."""
+    progress(0, 0, "opening project")
+    return _with_project(path, lambda project: None)
+
+
+def create_job(folder: str, name: str, classes: list[str], *, progress: ProgressFn,
+               cancel: CancelToken) -> dict[str, Any]:
+    """Create a new project folder with the given classes."""
+    progress(0, 0, "creating project")
+    with Project.create(Path(folder), name=name or None, classes=classes) as project:
+        return {"result": None, "snapshot": snapshot(project)}
+
+
+def ingest_job(path: str, sources: list[str], kind: str, *, progress: ProgressFn,
+               cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.ingest import ingest
+
+    return _with_project(path, lambda p: ingest(p, sources, kind=kind, progress=progress,
+                                                 cancel=cancel))
+
+
+def thumbs_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.thumbs import build_thumbnails
+
+    return _with_project(path, lambda p: build_thumbnails(p, progress=progress, cancel=cancel))
+
+
+def embed_job(path: str, model: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.embed.job import embed_project
+    from classkit.engine.embed.spec import resolve_model
+
+    return _with_project(path, lambda p: embed_project(p, resolve_model(model or None),
+                                                       progress=progress, cancel=cancel))
+
+
+def index_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.similarity.project_layer import ensure_graph, ensure_index
+
+    def work(p: Project) -> dict[str, Any]:
+        index = ensure_index(p, progress=progress, cancel=cancel)
+        graph = ensure_graph(p, progress=progress, cancel=cancel)
+        return {"backend": index.backend, "count": index.n, "graph_k": graph.k}
+
+    return _with_project(path, work)
+
+
+def map_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.similarity.project_layer import compute_project_map
+
+    return _with_project(path, lambda p: compute_project_map(p, progress=progress, cancel=cancel))
+
+
+def cluster_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    from classkit.engine.similarity.project_layer import cluster_project
+
+    return _with_project(path, lambda p: cluster_project(p, progress=progress, cancel=cancel))
+
+
+def settings_job(path: str, changes: dict[str, Any], *, progress: ProgressFn,
+                 cancel: CancelToken) -> dict[str, Any]:
+    """Validate and store changed project settings (a bad value raises ConfigError)."""
+    return _with_project(path, lambda p: p.update_settings(**changes).to_dict())
+
+
+def model_names() -> list[str]:
+    """Names of the bundled embedders, default first (reads a small JSON registry)."""
+    from classkit.engine.embed.spec import builtin_models
+
+    return [ref.spec.name for ref in builtin_models()]
+
+
+def source_kinds() -> list[str]:
+    from classkit.engine.ingest.model import SOURCE_KINDS
+
+    return ["auto", *SOURCE_KINDS]

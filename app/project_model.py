@@ -1,0 +1,236 @@
+"""``ProjectModel``: the open project, recent projects, settings and pipeline actions.
+
+Every action snapshots its inputs (the project path, plain values) and runs as a job on the
+:class:`JobRunner`; the worker opens its own ``Project`` and returns a snapshot that this
+model applies on the GUI thread. Properties notify only when their value changes.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Property, QObject, QSettings, QUrl, Signal, Slot
+from PySide6.QtQml import QmlElement
+
+from . import project_jobs as jobs
+from .jobs import Err, JobRunner, Ok, Result
+
+QML_IMPORT_NAME = "ClassKit.Backend"
+QML_IMPORT_MAJOR_VERSION = 1
+
+log = logging.getLogger(__name__)
+RECENT_KEY = "recentProjects"
+MAX_RECENT = 10
+_ARTIFACTS = ("hasEmbeddings", "hasIndex", "hasMap", "hasClusters")
+
+
+def local_path(text: str) -> str:
+    """A local path from what QML hands over: a plain path or a ``file:`` URL."""
+    text = (text or "").strip()
+    return QUrl(text).toLocalFile() if text.startswith("file:") else text
+
+
+@QmlElement
+class ProjectModel(QObject):
+    """View model of the shell: project lifecycle, status, settings, pipeline jobs."""
+
+    runnerChanged = Signal()
+    pathChanged = Signal()
+    statusChanged = Signal()
+    settingsChanged = Signal()
+    artifactsChanged = Signal()
+    recentProjectsChanged = Signal()
+    revisionChanged = Signal()
+    errorOccurred = Signal(str, str)  # message, detail (for problems found before a job starts)
+    projectOpened = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner: JobRunner | None = None
+        self._path = ""
+        self._name = ""
+        self._status: dict[str, Any] = {}
+        self._settings: dict[str, Any] = {}
+        self._artifacts = dict.fromkeys(_ARTIFACTS, False)
+        self._revision = 0
+        self._models: list[str] | None = None
+
+    # ----------------------------------------------------------------- properties
+    def _get_runner(self) -> JobRunner | None:
+        return self._runner
+
+    def _set_runner(self, runner: JobRunner | None) -> None:
+        if runner is not self._runner:
+            self._runner = runner
+            self.runnerChanged.emit()
+
+    runner = Property(QObject, _get_runner, _set_runner, notify=runnerChanged)
+    path = Property(str, lambda self: self._path, notify=pathChanged)
+    name = Property(str, lambda self: self._name, notify=pathChanged)
+    isOpen = Property(bool, lambda self: bool(self._path), notify=pathChanged)
+    status = Property("QVariantMap", lambda self: self._status, notify=statusChanged)
+    classes = Property("QVariantList", lambda self: self._status.get("classes", []), notify=statusChanged)
+    counts = Property("QVariantMap", lambda self: {
+        k: self._status.get(k, 0) for k in ("images", "labeled", "duplicates", "ingest_issues", "sources")},
+        notify=statusChanged)
+    settings = Property("QVariantMap", lambda self: self._settings, notify=settingsChanged)
+    hasEmbeddings = Property(bool, lambda self: self._artifacts["hasEmbeddings"], notify=artifactsChanged)
+    hasIndex = Property(bool, lambda self: self._artifacts["hasIndex"], notify=artifactsChanged)
+    hasMap = Property(bool, lambda self: self._artifacts["hasMap"], notify=artifactsChanged)
+    hasClusters = Property(bool, lambda self: self._artifacts["hasClusters"], notify=artifactsChanged)
+    revision = Property(int, lambda self: self._revision, notify=revisionChanged)
+
+    def _get_models(self) -> list[str]:
+        if self._models is None:
+            try:
+                self._models = jobs.model_names()
+            except Exception as exc:  # a broken registry: say so, offer no models
+                log.exception("cannot list the bundled models")
+                self._models = []
+                self.errorOccurred.emit(f"cannot list the bundled models: {exc}", "")
+        return self._models
+
+    models = Property("QVariantList", _get_models, constant=True)
+    sourceKinds = Property("QVariantList", lambda self: jobs.source_kinds(), constant=True)
+
+    def _get_recent(self) -> list[str]:
+        value = QSettings().value(RECENT_KEY, [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    recentProjects = Property("QVariantList", _get_recent, notify=recentProjectsChanged)
+
+    # ----------------------------------------------------------------- project lifecycle
+    @Slot(str)
+    def openProject(self, folder: str) -> None:
+        """Open the project in ``folder`` (a path or file URL); errors go to ``jobFailed``."""
+        path = local_path(folder)
+        if not path:
+            self.errorOccurred.emit("choose a project folder to open", "")
+            return
+        self._start("Open project", jobs.open_job, path, switch=True)
+
+    @Slot(str, str, str)
+    def createProject(self, folder: str, name: str, classesCsv: str) -> None:
+        """Create a project in ``folder`` with comma-separated classes, then open it."""
+        path = local_path(folder)
+        if not path:
+            self.errorOccurred.emit("choose a folder for the new project", "")
+            return
+        classes = [c.strip() for c in classesCsv.split(",") if c.strip()]
+        self._start("Create project", jobs.create_job, path, name.strip(), classes, switch=True)
+
+    @Slot()
+    def closeProject(self) -> None:
+        self._apply({"path": "", "name": "", "status": {}, "settings": {},
+                     **dict.fromkeys(_ARTIFACTS, False)})
+
+    @Slot()
+    def refresh(self) -> None:
+        if self._require_open():
+            self._start("Refresh", jobs.open_job, self._path)
+
+    @Slot(str)
+    def removeRecent(self, path: str) -> None:
+        recent = [p for p in self._get_recent() if p != path]
+        QSettings().setValue(RECENT_KEY, recent)
+        self.recentProjectsChanged.emit()
+
+    # ----------------------------------------------------------------- pipeline
+    @Slot("QVariantList", str)
+    def ingest(self, sources: list[Any], kind: str) -> None:
+        paths = [local_path(str(s)) for s in sources if str(s).strip()]
+        if not paths:
+            self.errorOccurred.emit("choose at least one source to ingest", "")
+        elif self._require_open():
+            self._start("Ingest", jobs.ingest_job, self._path, paths, kind or "auto")
+
+    @Slot(str)
+    def embed(self, modelName: str) -> None:
+        if self._require_open():
+            self._start(f"Embed ({modelName or 'default model'})", jobs.embed_job, self._path, modelName)
+
+    @Slot()
+    def buildThumbnails(self) -> None:
+        if self._require_open():
+            self._start("Thumbnails", jobs.thumbs_job, self._path)
+
+    @Slot()
+    def buildIndex(self) -> None:
+        if self._require_embeddings():
+            self._start("Index", jobs.index_job, self._path)
+
+    @Slot()
+    def computeMap(self) -> None:
+        if self._require_embeddings():
+            self._start("Map", jobs.map_job, self._path)
+
+    @Slot()
+    def cluster(self) -> None:
+        if self._require_embeddings():
+            self._start("Cluster", jobs.cluster_job, self._path)
+
+    @Slot("QVariantMap")
+    def saveSettings(self, changes: dict[str, Any]) -> None:
+        """Validate and store changed settings in the project (bad values show an error)."""
+        changes = {k: v for k, v in dict(changes).items() if self._settings.get(k) != v}
+        changes = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in changes.items()}
+        if changes and self._require_open():
+            self._start("Save settings", jobs.settings_job, self._path, changes)
+
+    # ----------------------------------------------------------------- helpers
+    def _require_open(self) -> bool:
+        if not self._path:
+            self.errorOccurred.emit("open or create a project first", "")
+        return bool(self._path)
+
+    def _require_embeddings(self) -> bool:
+        if self._require_open() and not self._artifacts["hasEmbeddings"]:
+            self.errorOccurred.emit("this project has no embeddings yet: run Embed first", "")
+            return False
+        return bool(self._path)
+
+    def _start(self, name: str, fn: Any, *args: Any, switch: bool = False) -> int:
+        if self._runner is None:
+            self.errorOccurred.emit("internal error: no job runner is connected", "")
+            return -1
+        target = self._path
+
+        def done(result: Result) -> None:
+            if isinstance(result, Ok):
+                snap = result.value["snapshot"]
+                if switch or target == self._path:  # ignore results for a project left since
+                    self._apply(snap)
+            elif isinstance(result, Err) and switch and not result.cancelled:
+                log.warning("could not open %s: %s", args[0], result.message)
+
+        return self._runner.start(name, fn, *args, on_result=done)
+
+    def _apply(self, snap: dict[str, Any]) -> None:
+        """Take over a snapshot; each property group notifies only if it changed."""
+        opened = snap["path"] and snap["path"] != self._path
+        if (snap["path"], snap["name"]) != (self._path, self._name):
+            self._path, self._name = snap["path"], snap["name"]
+            self.pathChanged.emit()
+        if snap["status"] != self._status:
+            self._status = snap["status"]
+            self.statusChanged.emit()
+        if snap["settings"] != self._settings:
+            self._settings = snap["settings"]
+            self.settingsChanged.emit()
+        artifacts = {k: bool(snap[k]) for k in _ARTIFACTS}
+        if artifacts != self._artifacts:
+            self._artifacts = artifacts
+            self.artifactsChanged.emit()
+        self._revision += 1
+        self.revisionChanged.emit()
+        if opened:
+            self._remember(snap["path"])
+            self.projectOpened.emit(snap["path"])
+
+    def _remember(self, path: str) -> None:
+        recent = [path, *[p for p in self._get_recent() if p != path]][:MAX_RECENT]
+        if recent != self._get_recent():
+            QSettings().setValue(RECENT_KEY, recent)
+            self.recentProjectsChanged.emit()

@@ -1,0 +1,222 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import QtQuick.Dialogs
+import ClassKit
+import ClassKit.Backend
+
+// The main window: navigation left, the active view centre, context right, jobs bottom-right.
+ApplicationWindow {
+    id: root
+    objectName: "mainWindow"
+    property string initialProject: ""
+    property int currentView: 0
+    readonly property var viewNames: ["Explorer", "Clusters", "Label", "Batch", "Metrics", "Settings"]
+    readonly property QtObject runner: jobRunner  // for Python (tests, shutdown)
+    readonly property QtObject project: projectModel
+    readonly property QtObject errorDialog: errorDialog
+    readonly property bool explorerAvailable: explorerComponent.status === Component.Ready
+    readonly property Component explorerComponent:
+        Qt.createComponent("ClassKit.Map", "ExplorerView", Component.PreferSynchronous, root)
+
+    width: 1280
+    height: 800
+    visible: true
+    title: projectModel.isOpen ? projectModel.name + " — ClassKit" : "ClassKit"
+    color: Theme.window
+    palette.window: Theme.window
+    palette.windowText: Theme.text
+    palette.base: Theme.panel
+    palette.alternateBase: Theme.raised
+    palette.text: Theme.text
+    palette.button: Theme.raised
+    palette.buttonText: Theme.text
+    palette.highlight: Theme.accent
+    palette.highlightedText: Theme.accentText
+    palette.placeholderText: Theme.mutedText
+    palette.mid: Theme.border
+    palette.light: Theme.panel
+    palette.dark: Theme.border
+
+    JobRunner { id: jobRunner }
+    ProjectModel {
+        id: projectModel
+        runner: jobRunner
+        onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
+    }
+    Connections {
+        target: jobRunner
+        function onJobFailed(id, name, message, detail) {
+            errorDialog.show(name + " failed", message, detail)
+        }
+    }
+    Component.onCompleted: if (initialProject.length > 0) projectModel.openProject(initialProject)
+
+    menuBar: MenuBar {
+        Menu {
+            title: "&File"
+            Action { text: "&New project…"; shortcut: StandardKey.New; onTriggered: newProjectDialog.open() }
+            Action { text: "&Open project…"; shortcut: StandardKey.Open; onTriggered: openDialog.open() }
+            Menu {
+                id: recentMenu
+                title: "Recent projects"
+                enabled: projectModel.recentProjects.length > 0
+                Instantiator {
+                    model: projectModel.recentProjects
+                    delegate: MenuItem {
+                        required property string modelData
+                        text: modelData
+                        onTriggered: projectModel.openProject(modelData)
+                    }
+                    onObjectAdded: (index, object) => recentMenu.insertItem(index, object)
+                    onObjectRemoved: (index, object) => recentMenu.removeItem(object)
+                }
+            }
+            Action { text: "&Close project"; enabled: projectModel.isOpen; onTriggered: projectModel.closeProject() }
+            MenuSeparator {}
+            Action { text: "&Quit"; shortcut: StandardKey.Quit; onTriggered: Qt.quit() }
+        }
+        Menu {
+            id: pipelineMenu
+            title: "&Pipeline"
+            enabled: projectModel.isOpen
+            Action { text: "&Ingest…"; onTriggered: ingestDialog.open() }
+            Action { text: "&Thumbnails"; onTriggered: projectModel.buildThumbnails() }
+            Menu {
+                id: embedMenu
+                title: "&Embed"
+                Instantiator {
+                    model: projectModel.models
+                    delegate: MenuItem {
+                        required property string modelData
+                        required property int index
+                        text: modelData + (index === 0 ? " (default)" : "")
+                        onTriggered: projectModel.embed(modelData)
+                    }
+                    onObjectAdded: (index, object) => embedMenu.insertItem(index, object)
+                    onObjectRemoved: (index, object) => embedMenu.removeItem(object)
+                }
+            }
+            Action { text: "Build &index"; enabled: projectModel.hasEmbeddings; onTriggered: projectModel.buildIndex() }
+            Action { text: "Compute &map"; enabled: projectModel.hasEmbeddings; onTriggered: projectModel.computeMap() }
+            Action { text: "&Cluster"; enabled: projectModel.hasEmbeddings; onTriggered: projectModel.cluster() }
+            MenuSeparator {}
+            Action { text: "&Refresh status"; onTriggered: projectModel.refresh() }
+        }
+        Menu {
+            id: viewMenu
+            title: "&View"
+            Instantiator {
+                model: root.viewNames
+                delegate: MenuItem {
+                    required property string modelData
+                    required property int index
+                    action: Action {
+                        text: modelData
+                        shortcut: "Ctrl+" + (index + 1)
+                        onTriggered: root.currentView = index
+                    }
+                }
+                onObjectAdded: (index, object) => viewMenu.insertItem(index, object)
+                onObjectRemoved: (index, object) => viewMenu.removeItem(object)
+            }
+            MenuSeparator {}
+            Action {
+                text: "&Dark theme"
+                shortcut: "Ctrl+Shift+D"
+                checkable: true
+                checked: Theme.dark
+                onTriggered: Theme.dark = checked
+            }
+        }
+    }
+
+    RowLayout {
+        anchors.fill: parent
+        spacing: 0
+
+        NavBar {
+            objectName: "navBar"
+            Layout.fillHeight: true
+            names: root.viewNames
+            currentIndex: root.currentView
+            onActivated: index => root.currentView = index
+        }
+
+        StackLayout {
+            id: viewStack
+            objectName: "viewStack"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            currentIndex: root.currentView
+
+            Item {  // Explorer: the map module's view, the welcome page without a project
+                objectName: "view_explorer"
+                WelcomeView {
+                    anchors.fill: parent
+                    visible: !projectModel.isOpen
+                    project: projectModel
+                    onNewProjectRequested: newProjectDialog.open()
+                    onOpenProjectRequested: openDialog.open()
+                }
+                Loader {
+                    id: explorerLoader
+                    anchors.fill: parent
+                    active: projectModel.isOpen && root.explorerAvailable
+                    sourceComponent: root.explorerAvailable ? root.explorerComponent : null
+                }
+                Binding {
+                    target: explorerLoader.item
+                    property: "projectPath"
+                    value: projectModel.path
+                    when: explorerLoader.item !== null
+                }
+                EmptyState {
+                    anchors.fill: parent
+                    visible: projectModel.isOpen && !root.explorerAvailable
+                    title: "The map is not available in this build"
+                    body: "The Explorer module (ClassKit.Map) could not be loaded; the log says why. "
+                          + "The rest of the app works, and the command line gives the map's data."
+                    command: "classkit map " + projectModel.path
+                }
+            }
+            ClustersView { project: projectModel }
+            LabelView { project: projectModel }
+            BatchView { project: projectModel }
+            MetricsView { project: projectModel }
+            SettingsView { project: projectModel }
+        }
+
+        ContextPanel {
+            objectName: "contextPanel"
+            Layout.fillHeight: true
+            project: projectModel
+        }
+    }
+
+    JobOverlay {
+        objectName: "jobOverlay"
+        runner: jobRunner
+        anchors.right: parent.right
+        anchors.bottom: parent.bottom
+        anchors.margins: Theme.spacing * 2
+        anchors.rightMargin: Theme.panelWidth + Theme.spacing * 2
+        z: 10
+    }
+
+    ErrorDialog { id: errorDialog; objectName: "errorDialog" }
+    NewProjectDialog {
+        id: newProjectDialog
+        onAccepted: projectModel.createProject(folder, projectName, classes)
+    }
+    IngestDialog {
+        id: ingestDialog
+        kinds: projectModel.sourceKinds
+        onAccepted: projectModel.ingest([source], kind)
+    }
+    FolderDialog {
+        id: openDialog
+        title: "Open a ClassKit project"
+        onAccepted: projectModel.openProject(selectedFolder.toString())
+    }
+}
