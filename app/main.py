@@ -13,6 +13,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 ORG_NAME = "ClassKit"
 APP_NAME = "ClassKit"
+_style_set = False
 
 
 def qml_dir() -> Path:
@@ -48,8 +49,10 @@ def create_engine(project: Path | None = None):  # -> QQmlApplicationEngine
 
     from . import jobs, project_model  # noqa: F401 - registers the ClassKit.Backend types
 
-    if not os.environ.get("QT_QUICK_CONTROLS_STYLE"):
-        QQuickStyle.setStyle("Basic")
+    global _style_set
+    if not _style_set and not os.environ.get("QT_QUICK_CONTROLS_STYLE"):
+        QQuickStyle.setStyle("Basic")  # once, before Controls first load; themed by Theme.qml
+        _style_set = True
     engine = QQmlApplicationEngine()
     engine.addImportPath(str(qml_dir()))
     _register_map(engine)

@@ -70,9 +70,12 @@ class ProjectModel(QObject):
     isOpen = Property(bool, lambda self: bool(self._path), notify=pathChanged)
     status = Property("QVariantMap", lambda self: self._status, notify=statusChanged)
     classes = Property("QVariantList", lambda self: self._status.get("classes", []), notify=statusChanged)
-    counts = Property("QVariantMap", lambda self: {
-        k: self._status.get(k, 0) for k in ("images", "labeled", "duplicates", "ingest_issues", "sources")},
-        notify=statusChanged)
+    def _get_counts(self) -> dict[str, int]:
+        out = {k: int(self._status.get(k, 0)) for k in ("images", "labeled", "duplicates", "ingest_issues")}
+        out["sources"] = len(self._status.get("sources", []))  # status lists the sources
+        return out
+
+    counts = Property("QVariantMap", _get_counts, notify=statusChanged)
     settings = Property("QVariantMap", lambda self: self._settings, notify=settingsChanged)
     hasEmbeddings = Property(bool, lambda self: self._artifacts["hasEmbeddings"], notify=artifactsChanged)
     hasIndex = Property(bool, lambda self: self._artifacts["hasIndex"], notify=artifactsChanged)

@@ -1,0 +1,146 @@
+"""The main window loaded as ``classkit gui`` loads it (offscreen): navigation, theme, errors."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QObject, QPointF, QSettings, Qt
+from PySide6.QtQuick import QQuickItem, QQuickWindow
+from PySide6.QtTest import QTest
+
+from classkit.app.main import create_engine, qml_dir
+from classkit.engine.errors import ClassKitError
+from classkit.engine.project import Project
+from tests.conftest import make_image
+
+
+@pytest.fixture
+def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    QCoreApplication.setOrganizationName("ClassKitTests")
+    QCoreApplication.setApplicationName("shell-qml")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+
+
+def _load(qtbot, project: Path | None = None):
+    engine = create_engine(project)
+    roots = engine.rootObjects()
+    assert roots, "Main.qml failed to load"
+    window = roots[0]
+    assert isinstance(window, QQuickWindow)
+    qtbot.waitExposed(window)
+    window.requestActivate()
+    return engine, window
+
+
+@pytest.fixture
+def app_window(qtbot, isolated_settings) -> Iterator[QQuickWindow]:
+    engine, window = _load(qtbot)
+    yield window
+    _close(engine, window)
+
+
+def _close(engine, window: QQuickWindow) -> None:
+    runner = window.property("runner")
+    runner.cancelAll()
+    runner.wait(30_000)
+    QCoreApplication.processEvents()
+    window.close()
+    window.deleteLater()
+    QCoreApplication.processEvents()
+    del engine
+
+
+def item(window: QQuickWindow, name: str) -> QQuickItem:
+    """An item by objectName, also among Repeater delegates (which have no QObject parent)."""
+    found = window.findChild(QObject, name)
+    todo = [window.contentItem()]
+    while found is None and todo:
+        current = todo.pop()
+        if current.objectName() == name:
+            found = current
+        todo.extend(current.childItems())
+    assert found is not None, f"no object named {name}"
+    return found
+
+
+def click(window: QQuickWindow, target: QQuickItem) -> None:
+    centre = target.mapToScene(QPointF(target.width() / 2, target.height() / 2)).toPoint()
+    QTest.mouseClick(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+
+
+def test_qml_dir_holds_the_module() -> None:
+    assert (qml_dir() / "ClassKit" / "qmldir").is_file()
+
+
+def test_window_loads_with_welcome_and_all_views(app_window: QQuickWindow) -> None:
+    assert app_window.objectName() == "mainWindow"
+    assert app_window.title() == "ClassKit"
+    assert item(app_window, "welcomeOpen").isVisible()
+    for name in ("view_explorer", "view_clusters", "view_label", "view_batch", "view_metrics",
+                 "view_settings", "navBar", "contextPanel", "jobOverlay"):
+        item(app_window, name)
+
+
+def test_navigation_by_click_and_keys(qtbot, app_window: QQuickWindow) -> None:
+    stack = item(app_window, "viewStack")
+    assert stack.property("currentIndex") == 0
+    click(app_window, item(app_window, "nav_clusters"))
+    qtbot.waitUntil(lambda: stack.property("currentIndex") == 1)
+    assert item(app_window, "view_clusters").isVisible()
+    assert not item(app_window, "view_explorer").isVisible()
+    click(app_window, item(app_window, "nav_settings"))
+    qtbot.waitUntil(lambda: stack.property("currentIndex") == 5)
+    QTest.keyClick(app_window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: app_window.property("currentView") == 2)
+    assert item(app_window, "view_label").isVisible()
+
+
+def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
+    light = app_window.color().name()
+    click(app_window, item(app_window, "nav_settings"))
+    switch = item(app_window, "darkSwitch")
+    qtbot.waitUntil(switch.isVisible)
+    click(app_window, switch)
+    qtbot.waitUntil(lambda: app_window.color().name() != light)
+    assert app_window.color().lightness() < 80
+    QTest.keyClick(app_window, Qt.Key.Key_D,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: app_window.color().name() == light)
+    assert switch.property("checked") is False
+
+
+def test_failing_job_shows_the_error_dialog(qtbot, app_window: QQuickWindow) -> None:
+    runner = app_window.property("runner")
+
+    def broken(*, progress, cancel) -> None:
+        raise ClassKitError("the index is damaged: rebuild it")
+
+    dialog = app_window.property("errorDialog")
+    runner.start("Index", broken)
+    qtbot.waitUntil(lambda: dialog.property("visible") is True, timeout=10_000)
+    assert dialog.property("title") == "Index failed"
+    assert item(app_window, "errorMessage").property("text") == "the index is damaged: rebuild it"
+    assert "Traceback" in dialog.property("detail")
+
+
+def test_opens_the_project_given_on_the_command_line(qtbot, isolated_settings, tmp_path: Path) -> None:
+    with Project.create(tmp_path / "proj", name="demo", classes=["a"]) as project:
+        from classkit.engine.ingest import ingest
+
+        for i in range(3):
+            make_image(tmp_path / "src" / f"{i}.png", seed=i)
+        ingest(project, [tmp_path / "src"])
+    engine, window = _load(qtbot, tmp_path / "proj")
+    try:
+        model = window.property("project")
+        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+        assert window.title() == "demo — ClassKit"
+        assert item(window, "countImages").property("text") == "3"
+        assert not item(window, "welcomeOpen").isVisible()
+    finally:
+        _close(engine, window)

@@ -1,0 +1,121 @@
+"""ProjectModel on a tiny real project: create/open/recent, pipeline jobs, settings, errors."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings
+
+from classkit.app.jobs import JobRunner
+from classkit.app.project_model import ProjectModel
+from tests.conftest import make_image
+
+
+@pytest.fixture
+def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
+    """QSettings in a temporary INI file, so recent projects never touch the user's."""
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    QCoreApplication.setOrganizationName("ClassKitTests")
+    QCoreApplication.setApplicationName("shell")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+    QCoreApplication.setOrganizationName(names[0])
+    QCoreApplication.setApplicationName(names[1])
+
+
+@pytest.fixture
+def model(isolated_settings) -> Iterator[ProjectModel]:
+    runner = JobRunner()
+    m = ProjectModel()
+    m.runner = runner
+    yield m
+    runner.cancelAll()
+    runner.wait(30_000)
+
+
+def wait_idle(qtbot, m: ProjectModel, timeout: int = 120_000) -> None:
+    qtbot.waitUntil(lambda: not m.runner.busy, timeout=timeout)
+
+
+def test_create_open_and_recent(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    assert not model.isOpen and model.recentProjects == []
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.createProject(str(tmp_path / "p1"), "First", "cat, dog,")
+    assert model.isOpen and model.name == "First"
+    assert model.path == str(tmp_path / "p1")
+    assert [c["name"] for c in model.classes] == ["cat", "dog"]
+    assert model.counts["images"] == 0 and not model.hasEmbeddings
+    assert model.settings["thumbnail_size"] == 256
+
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.createProject((tmp_path / "p2").as_uri(), "", "")  # a file: URL from a dialog
+    assert model.name == "p2"
+    assert model.recentProjects == [str(tmp_path / "p2"), str(tmp_path / "p1")]
+
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.openProject(str(tmp_path / "p1"))
+    assert model.name == "First"
+    assert model.recentProjects[0] == str(tmp_path / "p1")
+    model.removeRecent(str(tmp_path / "p2"))
+    assert model.recentProjects == [str(tmp_path / "p1")]
+    model.closeProject()
+    assert not model.isOpen and model.classes == []
+
+
+def test_open_errors_are_reported(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.openProject(str(tmp_path / "empty"))
+    assert "not a ClassKit project" in blocker.args[2]
+    assert not model.isOpen and model.recentProjects == []
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.computeMap()
+    assert "open or create a project first" in blocker.args[0]
+
+
+def test_ingest_embed_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(6):
+        make_image(src / f"img{i}.png", seed=i)
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.createProject(str(tmp_path / "proj"), "tiny", "a,b")
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.buildIndex()
+    assert "no embeddings yet" in blocker.args[0]
+
+    revision = model.revision
+    with qtbot.waitSignal(model.statusChanged, timeout=120_000):
+        model.ingest([str(src)], "auto")
+    wait_idle(qtbot, model)
+    assert model.counts["images"] == 6 and model.counts["sources"] == 1
+    assert model.revision > revision
+
+    with qtbot.waitSignal(model.artifactsChanged, timeout=120_000):
+        model.embed("squeezenet1.1")
+    wait_idle(qtbot, model)
+    assert model.hasEmbeddings and not model.hasMap
+
+    # A refresh that finds nothing new changes no property.
+    changed: list[str] = []
+    model.statusChanged.connect(lambda: changed.append("status"))
+    model.artifactsChanged.connect(lambda: changed.append("artifacts"))
+    with qtbot.waitSignal(model.revisionChanged, timeout=30_000):
+        model.refresh()
+    assert changed == []
+
+    with qtbot.waitSignal(model.settingsChanged, timeout=30_000):
+        model.saveSettings({"thumbnail_size": 128.0, "autosave_ms": 500})
+    assert model.settings["thumbnail_size"] == 128 and model.settings["autosave_ms"] == 500
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.saveSettings({"thumbnail_size": 5})
+    assert "thumbnail_size" in blocker.args[2]
+    assert model.settings["thumbnail_size"] == 128
+
+
+def test_models_and_source_kinds(model: ProjectModel) -> None:
+    assert "squeezenet1.1" in model.models
+    assert model.sourceKinds[0] == "auto" and "imagefolder" in model.sourceKinds
