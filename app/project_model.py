@@ -7,6 +7,7 @@ model applies on the GUI thread. Properties notify only when their value changes
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, QSettings, QUrl, Signal, Slot
@@ -112,7 +113,7 @@ class ProjectModel(QObject):
         if not path:
             self.errorOccurred.emit("choose a project folder to open", "")
             return
-        self._start("Open project", jobs.open_job, path, switch=True)
+        self._start("Open project", jobs.open_job, path, switch=True, then=self.refresh)
 
     @Slot(str, str, str)
     def createProject(self, folder: str, name: str, classesCsv: str) -> None:
@@ -132,7 +133,7 @@ class ProjectModel(QObject):
     @Slot()
     def refresh(self) -> None:
         if self._require_open():
-            self._start("Refresh", jobs.open_job, self._path)
+            self._start("Project status", jobs.open_job, self._path, True)
 
     @Slot(str)
     def removeRecent(self, path: str) -> None:
@@ -194,7 +195,8 @@ class ProjectModel(QObject):
             return False
         return bool(self._path)
 
-    def _start(self, name: str, fn: Any, *args: Any, switch: bool = False) -> int:
+    def _start(self, name: str, fn: Any, *args: Any, switch: bool = False,
+               then: Callable[[], None] | None = None) -> int:
         if self._runner is None:
             self.errorOccurred.emit("internal error: no job runner is connected", "")
             return -1
@@ -205,6 +207,8 @@ class ProjectModel(QObject):
                 snap = result.value["snapshot"]
                 if switch or target == self._path:  # ignore results for a project left since
                     self._apply(snap)
+                    if then is not None:
+                        then()
             elif isinstance(result, Err) and switch and not result.cancelled:
                 log.warning("could not open %s: %s", args[0], result.message)
 

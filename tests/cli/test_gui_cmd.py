@@ -1,0 +1,44 @@
+"""``classkit gui``: the CLI loads Qt only inside the command; the app starts offscreen."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from classkit.engine.project import Project
+
+SMOKE = """
+import argparse, sys
+from classkit.cli.commands import gui_cmd
+parser = argparse.ArgumentParser()
+gui_cmd.register(parser.add_subparsers())
+args = parser.parse_args(["gui", *sys.argv[1:]])
+raise SystemExit(args.func(args))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def test_cli_modules_do_not_load_qt() -> None:
+    code = ("import sys, classkit.cli.main, classkit.cli.commands.gui_cmd; "
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))]; "
+            "print(*bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"Qt loaded by the CLI: {out.stdout} {out.stderr}"
+
+
+def test_gui_starts_offscreen_on_a_project_and_quits(tmp_path: Path) -> None:
+    Project.create(tmp_path / "proj", name="smoke", classes=["a"]).close()
+    out = subprocess.run([sys.executable, "-c", SMOKE, str(tmp_path / "proj"), "--quit-after", "1500"],
+                         capture_output=True, text=True, timeout=120, env=_env())
+    assert out.returncode == 0, out.stderr
+    assert "Error" not in out.stderr and "TypeError" not in out.stderr, out.stderr
+
+
+def test_gui_reports_a_missing_project(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", SMOKE, str(tmp_path / "nope"), "--quit-after", "500"],
+                         capture_output=True, text=True, timeout=120, env=_env())
+    assert out.returncode == 1
