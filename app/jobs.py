@@ -96,11 +96,13 @@ class JobRunner(QObject):
     jobFailed = Signal(int, str, str, str)  # id, name, message, detail
     jobCancelled = Signal(int, str)  # id, name
 
-    def __init__(self, parent: QObject | None = None, max_threads: int = 1) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        # One heavy job at a time: engine jobs use every core (and OpenMP pools must not overlap).
-        self._pool.setMaxThreadCount(max_threads)
+        # Two lanes: one heavy job at a time (engine jobs use every core, and OpenMP pools
+        # must not overlap), and quick jobs (open, status, settings) that never wait behind it.
+        self._pools = {"heavy": QThreadPool(self), "light": QThreadPool(self)}
+        self._pools["heavy"].setMaxThreadCount(1)
+        self._pools["light"].setMaxThreadCount(2)
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._on_progress)
         self._bridge.done.connect(self._on_done)
@@ -112,12 +114,14 @@ class JobRunner(QObject):
 
     # ----------------------------------------------------------------- Python API
     def start(self, name: str, fn: Callable[..., Any], *args: Any,
-              on_result: OnResult | None = None) -> int:
+              on_result: OnResult | None = None, lane: str = "heavy") -> int:
         """Queue ``fn(*args, progress=, cancel=)``; returns the job id.
 
         ``args`` should be a snapshot (plain values): they are read on the worker thread.
         ``on_result`` is called on the GUI thread with the :class:`Ok` or :class:`Err`.
+        ``lane``: "heavy" (one at a time) or "light" (quick jobs that must not queue).
         """
+        pool = self._pools[lane]
         job_id = next(self._ids)
         token = CancelToken()
         self._tokens[job_id] = token
@@ -125,7 +129,7 @@ class JobRunner(QObject):
         was_busy = self.busy
         self._jobs[job_id] = {"id": job_id, "name": name, "done": 0, "total": 0,
                               "message": "waiting", "state": "queued"}
-        self._pool.start(_Job(job_id, fn, args, token, self._bridge, self.progress_interval))
+        pool.start(_Job(job_id, fn, args, token, self._bridge, self.progress_interval))
         self.jobsChanged.emit()
         if not was_busy:
             self.busyChanged.emit()
@@ -134,7 +138,11 @@ class JobRunner(QObject):
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the pool is idle (tests, shutdown); results still arrive via events."""
-        return self._pool.waitForDone(msecs)
+        end = time.monotonic() + msecs / 1000
+        done = True
+        for pool in self._pools.values():
+            done &= pool.waitForDone(-1 if msecs < 0 else max(0, int((end - time.monotonic()) * 1000)))
+        return done
 
     # ----------------------------------------------------------------- QML API
     @Slot(int)

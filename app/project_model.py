@@ -113,7 +113,7 @@ class ProjectModel(QObject):
         if not path:
             self.errorOccurred.emit("choose a project folder to open", "")
             return
-        self._start("Open project", jobs.open_job, path, switch=True, then=self.refresh)
+        self._start("Open project", jobs.open_job, path, switch=True, then=self.refresh, lane="light")
 
     @Slot(str, str, str)
     def createProject(self, folder: str, name: str, classesCsv: str) -> None:
@@ -123,7 +123,8 @@ class ProjectModel(QObject):
             self.errorOccurred.emit("choose a folder for the new project", "")
             return
         classes = [c.strip() for c in classesCsv.split(",") if c.strip()]
-        self._start("Create project", jobs.create_job, path, name.strip(), classes, switch=True)
+        self._start("Create project", jobs.create_job, path, name.strip(), classes, switch=True,
+                    lane="light")
 
     @Slot()
     def closeProject(self) -> None:
@@ -133,7 +134,7 @@ class ProjectModel(QObject):
     @Slot()
     def refresh(self) -> None:
         if self._require_open():
-            self._start("Project status", jobs.open_job, self._path, True)
+            self._start("Project status", jobs.open_job, self._path, True, lane="light")
 
     @Slot(str)
     def removeRecent(self, path: str) -> None:
@@ -181,7 +182,7 @@ class ProjectModel(QObject):
         changes = {k: v for k, v in dict(changes).items() if self._settings.get(k) != v}
         changes = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in changes.items()}
         if changes and self._require_open():
-            self._start("Save settings", jobs.settings_job, self._path, changes)
+            self._start("Save settings", jobs.settings_job, self._path, changes, lane="light")
 
     # ----------------------------------------------------------------- helpers
     def _require_open(self) -> bool:
@@ -196,7 +197,7 @@ class ProjectModel(QObject):
         return bool(self._path)
 
     def _start(self, name: str, fn: Any, *args: Any, switch: bool = False,
-               then: Callable[[], None] | None = None) -> int:
+               then: Callable[[], None] | None = None, lane: str = "heavy") -> int:
         if self._runner is None:
             self.errorOccurred.emit("internal error: no job runner is connected", "")
             return -1
@@ -212,7 +213,7 @@ class ProjectModel(QObject):
             elif isinstance(result, Err) and switch and not result.cancelled:
                 log.warning("could not open %s: %s", args[0], result.message)
 
-        return self._runner.start(name, fn, *args, on_result=done)
+        return self._runner.start(name, fn, *args, on_result=done, lane=lane)
 
     def _apply(self, snap: dict[str, Any]) -> None:
         """Take over a snapshot; each property group notifies only if it changed."""

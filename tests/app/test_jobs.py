@@ -100,3 +100,15 @@ def test_a_failing_result_handler_is_reported_not_swallowed(qtbot) -> None:
         runner.start("ok", lambda *, progress, cancel: 1, on_result=handler)
     assert "handling the result of ok failed" in blocker.args[2]
     assert "bug in the handler" in blocker.args[3]
+
+
+def test_light_jobs_do_not_wait_behind_a_heavy_one(qtbot) -> None:
+    runner = JobRunner()
+    gate = threading.Event()
+    runner.start("map", lambda *, progress, cancel: gate.wait(10))
+    with qtbot.waitSignal(runner.jobFinished, timeout=5_000) as blocker:
+        runner.start("open", lambda *, progress, cancel: "opened", lane="light")
+    assert blocker.args[1:] == ["open", "opened"]
+    assert [j["name"] for j in runner.jobs] == ["map"]
+    gate.set()
+    assert runner.wait(10_000)

@@ -36,6 +36,15 @@ Rectangle {
                 text: modelData
                 highlighted: index === nav.currentIndex
                 onClicked: nav.activated(index)
+                background: Rectangle {
+                    radius: Theme.radius
+                    color: parent.highlighted ? Theme.accent : parent.hovered ? Theme.raised : "transparent"
+                }
+                contentItem: Label {
+                    text: parent.text
+                    color: parent.highlighted ? Theme.accentText : Theme.text
+                    verticalAlignment: Text.AlignVCenter
+                }
             }
         }
         Item { Layout.fillHeight: true }

@@ -81,7 +81,7 @@ Item {
             }
             RowLayout {
                 enabled: view.project.isOpen
-                Button { objectName: "saveSettings"; text: "Save"; highlighted: true; onClicked: view.save() }
+                Button { objectName: "saveSettings"; text: "Save"; onClicked: view.save() }
                 Button { text: "Revert"; onClicked: view.load() }
             }
         }
