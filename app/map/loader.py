@@ -1,0 +1,101 @@
+"""Read what the Explorer shows from a project (plain Python, run off the GUI thread).
+
+Predictions come from :mod:`classkit.engine.loop.predictions` when that module and a
+predictions version exist; clusters from the current ``clusters`` version. Each part that
+is missing is simply absent (None), never invented.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classkit.engine.errors import ClassKitError
+from classkit.engine.labels.events import label_arrays
+from classkit.engine.project import Project
+from classkit.engine.similarity.clusters import Clustering
+from classkit.engine.similarity.project_layer import load_map, neighbors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MapData:
+    """Aligned per-point arrays of one project's current map."""
+
+    root: Path
+    ids: np.ndarray                  # int64 image ids
+    coords: np.ndarray               # (n, 2) float32 in [0, 1]
+    labels: np.ndarray               # class index, -1 unlabeled, -2 marked
+    classes: list[str]
+    probs: np.ndarray | None = None  # (n, C) float32 calibrated probabilities
+    clusters: np.ndarray | None = None  # cluster id, -1 none
+    notes: tuple[str, ...] = ()
+
+
+class NoMap(ClassKitError):
+    """The project has no map yet (an honest empty state, not an error)."""
+
+
+def _align(src_ids: np.ndarray, values: np.ndarray, ids: np.ndarray, fill: int) -> np.ndarray:
+    order = np.argsort(src_ids, kind="stable")
+    s = src_ids[order]
+    pos = np.minimum(np.searchsorted(s, ids), max(s.size - 1, 0))
+    out = np.full(ids.shape, fill, np.int64)
+    if s.size:
+        hit = s[pos] == ids
+        out[hit] = np.asarray(values)[order][pos[hit]]
+    return out
+
+
+def load_map_data(root: str | Path) -> MapData:
+    """Everything the map needs from the project at ``root`` (raises NoMap when no map)."""
+    with Project.open(Path(root)) as project:
+        if project.current_artifact("map") is None:
+            raise NoMap("No map yet: run Map from the pipeline (or `classkit map`).")
+        ids, coords = load_map(project)
+        ids = np.asarray(ids, np.int64)
+        classes = [c.name for c in project.classes()]
+        labels = label_arrays(project, ids, classes)
+        notes: list[str] = []
+        probs = None
+        try:
+            from classkit.engine.loop.predictions import current_predictions
+        except ImportError:  # the learning loop is optional in this build
+            current_predictions = None  # type: ignore[assignment]
+        if current_predictions is not None:
+            pred = current_predictions(project)
+            if pred is not None:
+                probs = pred.aligned(ids)
+                if probs is not None and list(pred.classes) != classes:
+                    probs, _ = None, notes.append("predictions were made for other classes")
+                elif probs is None:
+                    notes.append("predictions do not cover this map: train again")
+        clusters = None
+        folder = project.current_artifact("clusters")
+        if folder is not None:
+            cl = Clustering.load(Path(folder))
+            clusters = _align(np.asarray(cl.ids, np.int64), cl.assign, ids, -1)
+        return MapData(Path(project.root), ids, np.ascontiguousarray(coords, np.float32), labels,
+                       classes, probs, clusters, tuple(notes))
+
+
+def image_details(root: str | Path, image_id: int, k: int = 12) -> dict[str, Any]:
+    """Path, size and kNN neighbours (id, path, similarity, label) of one image."""
+    with Project.open(Path(root)) as project:
+        row = project.db.execute("SELECT path, width, height FROM images WHERE id=?",
+                                 (int(image_id),)).fetchone()
+        if row is None:
+            raise ClassKitError(f"no image with id {image_id} in this project")
+        out: dict[str, Any] = {"id": int(image_id), "path": str(project.paths.resolve(row[0])),
+                               "width": row[1], "height": row[2], "neighbours": [],
+                               "neighboursError": ""}
+        try:
+            res = neighbors(project, int(image_id), k)
+            out["neighbours"] = [n for n in res["neighbors"] if n["id"] != int(image_id)][:k]
+        except ClassKitError as exc:
+            out["neighboursError"] = str(exc)
+        return out
