@@ -40,7 +40,13 @@ def snapshot(project: Project, full: bool = True) -> dict[str, Any]:
         "hasIndex": emb is not None and (emb / "index" / "index.json").is_file(),
         "hasMap": project.current_artifact("map") is not None,
         "hasClusters": project.current_artifact("clusters") is not None,
+        "versions": {stage: _version(project, stage) for stage in ("embeddings", "map", "clusters")},
     }
+
+
+def _version(project: Project, stage: str) -> str:
+    folder = project.current_artifact(stage)
+    return folder.name if folder is not None else ""
 
 
 def _with_project(path: str, work: Any, full: bool = True) -> dict[str, Any]:

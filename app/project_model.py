@@ -42,6 +42,7 @@ class ProjectModel(QObject):
     artifactsChanged = Signal()
     recentProjectsChanged = Signal()
     revisionChanged = Signal()
+    artifactsUpdated = Signal()  # a new embeddings/map/clusters version of the same project
     errorOccurred = Signal(str, str)  # message, detail (for problems found before a job starts)
     projectOpened = Signal(str)
 
@@ -53,6 +54,7 @@ class ProjectModel(QObject):
         self._status: dict[str, Any] = {}
         self._settings: dict[str, Any] = {}
         self._artifacts = dict.fromkeys(_ARTIFACTS, False)
+        self._versions: dict[str, str] = {}
         self._revision = 0
         self._models: list[str] | None = None
 
@@ -218,6 +220,7 @@ class ProjectModel(QObject):
     def _apply(self, snap: dict[str, Any]) -> None:
         """Take over a snapshot; each property group notifies only if it changed."""
         opened = snap["path"] and snap["path"] != self._path
+        same_project = snap["path"] == self._path
         if (snap["path"], snap["name"]) != (self._path, self._name):
             self._path, self._name = snap["path"], snap["name"]
             self.pathChanged.emit()
@@ -231,6 +234,11 @@ class ProjectModel(QObject):
         if artifacts != self._artifacts:
             self._artifacts = artifacts
             self.artifactsChanged.emit()
+        versions = snap.get("versions", {})
+        if versions != self._versions:
+            self._versions = versions
+            if same_project:
+                self.artifactsUpdated.emit()
         self._revision += 1
         self.revisionChanged.emit()
         if opened:

@@ -43,6 +43,11 @@ ApplicationWindow {
         id: projectModel
         runner: jobRunner
         onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
+        onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
+            const explorer = explorerLoader.item
+            if (explorer && typeof explorer.reload === "function")
+                explorer.reload()
+        }
     }
     Connections {
         target: jobRunner

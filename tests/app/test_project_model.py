@@ -77,9 +77,10 @@ def test_open_errors_are_reported(qtbot, model: ProjectModel, tmp_path: Path) ->
     assert "open or create a project first" in blocker.args[0]
 
 
-def test_ingest_embed_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+@pytest.mark.slow  # ~15 s: the UMAP map (numba) dominates
+def test_pipeline_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    for i in range(6):
+    for i in range(60):
         make_image(src / f"img{i}.png", seed=i)
     with qtbot.waitSignal(model.projectOpened, timeout=30_000):
         model.createProject(str(tmp_path / "proj"), "tiny", "a,b")
@@ -91,18 +92,29 @@ def test_ingest_embed_status_and_settings(qtbot, model: ProjectModel, tmp_path: 
     with qtbot.waitSignal(model.statusChanged, timeout=120_000):
         model.ingest([str(src)], "auto")
     wait_idle(qtbot, model)
-    assert model.counts["images"] == 6 and model.counts["sources"] == 1
+    assert model.counts["images"] == 60 and model.counts["sources"] == 1
     assert model.revision > revision
 
-    with qtbot.waitSignal(model.artifactsChanged, timeout=120_000):
+    with qtbot.waitSignals([model.artifactsChanged, model.artifactsUpdated], timeout=120_000):
         model.embed("squeezenet1.1")
     wait_idle(qtbot, model)
     assert model.hasEmbeddings and not model.hasMap
+
+    for action, flag in ((model.buildIndex, "hasIndex"), (model.cluster, "hasClusters"),
+                         (model.computeMap, "hasMap")):
+        with qtbot.waitSignal(model.artifactsChanged, timeout=240_000):
+            action()
+        wait_idle(qtbot, model)
+        assert getattr(model, flag)
+    with qtbot.waitSignal(model.artifactsUpdated, timeout=120_000):
+        model.cluster()  # a new version of an existing artifact
+    wait_idle(qtbot, model)
 
     # A refresh that finds nothing new changes no property.
     changed: list[str] = []
     model.statusChanged.connect(lambda: changed.append("status"))
     model.artifactsChanged.connect(lambda: changed.append("artifacts"))
+    model.artifactsUpdated.connect(lambda: changed.append("versions"))
     with qtbot.waitSignal(model.revisionChanged, timeout=30_000):
         model.refresh()
     assert changed == []
