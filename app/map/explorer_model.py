@@ -284,7 +284,8 @@ class ExplorerModel(QObject):
         if self._data is None:
             return
         have = set(self._basket)
-        new = [int(i) for i in self._data.ids[np.asarray(rows, np.int64)] if int(i) not in have]
+        picked = dict.fromkeys(int(i) for i in self._data.ids[np.asarray(rows, np.int64)])
+        new = [i for i in picked if i not in have]
         if new:
             self._basket += new
             self.basketChanged.emit()

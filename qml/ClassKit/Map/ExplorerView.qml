@@ -20,6 +20,7 @@ Item {
     readonly property Item scatter: scatter
     property var lassoPoints: []
 
+    function reload() { explorer.reload() }         // a new map/clustering/predictions version
     onProjectPathChanged: explorer.openProject(projectPath)
     Component.onCompleted: if (projectPath !== "") explorer.openProject(projectPath)
 

@@ -1,0 +1,144 @@
+"""ExplorerModel on a small real project (demo shapes, real embeddings, a written map)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSize
+
+from classkit.app.map import thumbs_provider
+from classkit.app.map.explorer_model import ExplorerModel
+from classkit.cli.main import main
+from classkit.engine.demo import make_demo_data
+from classkit.engine.fsutil import write_json_atomic
+from classkit.engine.labels.events import add_labels
+from classkit.engine.project import Project
+from classkit.engine.similarity.clusters import Clustering
+from classkit.engine.similarity.project_layer import load_map
+
+
+def _write_map(project: Project, ids: np.ndarray) -> None:
+    version, folder = project.new_version_dir("map")
+    rng = np.random.default_rng(0)
+    np.save(folder / "ids.npy", ids)
+    np.save(folder / "display.npy", rng.random((len(ids), 2)).astype(np.float32))
+    np.save(folder / "coords.npy", rng.random((len(ids), 2)).astype(np.float32))
+    project.register_artifact("map", version, {"count": len(ids)})
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("explorer")
+    tree = make_demo_data(base / "data", per_class=8)["imagefolder"]
+    proj = base / "p"
+    assert main(["init", str(proj)]) == 0
+    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
+    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    return proj
+
+
+@pytest.fixture
+def model(qtbot) -> ExplorerModel:
+    m = ExplorerModel()
+    yield m
+    m.waitForIdle()
+    thumbs_provider.set_project(None)
+
+
+def _open(qtbot, model: ExplorerModel, path: Path | str) -> None:
+    model.openProject(str(path))
+    qtbot.waitUntil(lambda: model.status not in ("loading",), timeout=30_000)
+
+
+def test_no_project_and_no_map_are_honest(qtbot, model, shapes):
+    assert model.status == "empty" and model.pointCount == 0 and model.legend == []
+    _open(qtbot, model, shapes)
+    assert model.status == "nomap" and "No map yet" in model.message
+    _open(qtbot, model, shapes.parent / "missing")
+    assert model.status == "error" and "Cannot load" in model.message
+
+
+def test_map_legend_filters_selection_basket(qtbot, model, shapes):
+    with Project.open(shapes) as p:
+        ids = np.array([r[0] for r in p.db.execute("SELECT id FROM images ORDER BY id")], np.int64)
+        _write_map(p, ids)
+        classes = [c.name for c in p.classes()]
+        add_labels(p, [int(ids[0])], "junk")
+        k = 3
+        version, folder = p.new_version_dir("clusters")
+        Clustering(ids, (np.arange(len(ids)) % k).astype(np.int64),
+                   np.zeros((k, 4), np.float32)).save(folder)
+        p.register_artifact("clusters", version, {})
+        map_ids, _ = load_map(p)
+    _open(qtbot, model, shapes)
+    assert model.status == "ready", model.message
+    n = len(ids)
+    assert model.pointCount == n == model.visibleCount
+    legend = model.legend
+    assert [e["name"] for e in legend] == [*classes, "unlabeled", "marked"]
+    assert sum(e["count"] for e in legend) == n and legend[-1]["count"] == 1
+    modes = {m["key"]: m["available"] for m in model.colorModes}
+    assert modes == {"status": True, "label": True, "predicted": False, "uncertainty": False, "cluster": True}
+
+    model.toggleLegend(0)                        # hide the first class
+    assert model.legend[0]["hidden"] and model.visibleCount == n - legend[0]["count"]
+    model.showAll()
+    model.labelFilter = "marked"
+    assert model.visibleCount == 1
+    model.labelFilter = "all"
+    model.clusterFilter = 1
+    assert model.visibleCount == int((np.arange(n) % k == 1).sum())
+    model.clusterFilter = -1
+    model.colorMode = "cluster"
+    assert [e["name"] for e in model.legend][:k] == ["cluster 0", "cluster 1", "cluster 2"]
+    assert model.layer() is not None and model.layer().visible.all()
+
+    row = 3
+    model.select_row(row)
+    assert model.selectedId == int(map_ids[row])
+    qtbot.waitUntil(lambda: len(model.neighbours) > 0, timeout=30_000)
+    info = model.selectedInfo
+    assert info["path"].endswith(".jpg") and info["width"] > 0 and info["label"] in classes
+    nb = model.neighbours
+    assert all({"id", "path", "similarity", "label"} <= set(e) for e in nb)
+    assert int(map_ids[row]) not in [e["id"] for e in nb]
+    model.selectId(nb[0]["id"])
+    assert model.selectedId == nb[0]["id"]
+
+    model.add_rows_to_basket(np.array([0, 1, 1, 2]))
+    model.add_rows_to_basket(np.array([2, 5]))
+    assert model.basket == [int(map_ids[i]) for i in (0, 1, 2, 5)] and model.basketCount == 4
+    assert set(model.highlight_rows()) >= {0, 1, 2, 5}
+    model.clearBasket()
+    assert model.basketCount == 0
+
+    img = thumbs_provider.ThumbsProvider().requestImage(str(int(map_ids[0])), QSize(), QSize(64, 64))
+    assert not img.isNull() and max(img.width(), img.height()) == 64
+
+
+def test_predictions_enable_predicted_and_uncertainty(qtbot, model, shapes):
+    with Project.open(shapes) as p:
+        map_ids, _ = load_map(p)
+        classes = [c.name for c in p.classes()]
+        version, folder = p.new_version_dir("predictions")
+        probs = np.random.default_rng(1).dirichlet(np.ones(len(classes)), len(map_ids)).astype(np.float32)
+        order = np.argsort(map_ids)
+        np.save(folder / "ids.npy", map_ids[order])
+        np.save(folder / "probs.npy", probs[order])
+        write_json_atomic(folder / "manifest.json", {"classes": classes, "count": len(map_ids)})
+        p.register_artifact("predictions", version, {})
+    _open(qtbot, model, shapes)
+    assert model.hasPredictions and model.status == "ready"
+    model.colorMode = "uncertainty"
+    assert len(model.legend) == 5
+    model.uncertaintyMin, model.uncertaintyMax = 0.5, 1.0
+    u = 1 - probs.max(1)
+    assert model.visibleCount == int(((u >= 0.5) & (u <= 1.0)).sum())
+    model.colorMode = "predicted"
+    model.predictedFilter = 0
+    assert model.visibleCount == int(((u >= 0.5) & (probs.argmax(1) == 0)).sum())
+    model.select_row(0)
+    assert model.selectedInfo["predicted"] == classes[int(probs[0].argmax())]
+    assert json.dumps(model.selectedInfo)  # plain data for QML
