@@ -15,6 +15,7 @@ ApplicationWindow {
     readonly property QtObject runner: jobRunner  // for Python (tests, shutdown)
     readonly property QtObject project: projectModel
     readonly property QtObject errorDialog: errorDialog
+    readonly property Item explorer: explorerLoader.item  // the map module's ExplorerView, if loaded
     readonly property bool explorerAvailable: explorerComponent.status === Component.Ready
     readonly property Component explorerComponent:
         Qt.createComponent("ClassKit.Map", "ExplorerView", Component.PreferSynchronous, root)
@@ -45,8 +46,8 @@ ApplicationWindow {
         onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
         onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
             const explorer = explorerLoader.item
-            if (explorer && typeof explorer.reload === "function")
-                explorer.reload()
+            if (explorer && explorer.model && typeof explorer.model.reload === "function")
+                explorer.model.reload()
         }
     }
     Connections {
@@ -192,8 +193,9 @@ ApplicationWindow {
             SettingsView { project: projectModel }
         }
 
-        ContextPanel {
+        ContextPanel {  // the Explorer brings its own panel (image details, neighbours, basket)
             objectName: "contextPanel"
+            visible: !(root.currentView === 0 && explorerLoader.item !== null)
             Layout.fillHeight: true
             project: projectModel
         }
@@ -205,7 +207,7 @@ ApplicationWindow {
         anchors.right: parent.right
         anchors.bottom: parent.bottom
         anchors.margins: Theme.spacing * 2
-        anchors.rightMargin: Theme.panelWidth + Theme.spacing * 2
+        anchors.rightMargin: Theme.panelWidth + Theme.spacing * 2  // clear of the right panel
         z: 10
     }
 

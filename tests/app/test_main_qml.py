@@ -142,5 +142,12 @@ def test_opens_the_project_given_on_the_command_line(qtbot, isolated_settings, t
         assert window.title() == "demo — ClassKit"
         assert item(window, "countImages").property("text") == "3"
         assert not item(window, "welcomeOpen").isVisible()
+        if window.property("explorerAvailable"):  # the map module (ClassKit.Map) is embedded
+            qtbot.waitUntil(lambda: window.property("explorer") is not None)
+            explorer = window.property("explorer")
+            assert explorer.property("projectPath") == str(tmp_path / "proj")
+            assert not item(window, "contextPanel").isVisible()  # the Explorer has its own
+            click(window, item(window, "nav_clusters"))
+            qtbot.waitUntil(lambda: item(window, "contextPanel").isVisible())
     finally:
         _close(engine, window)
