@@ -1,3 +1,4 @@
+import QtCore
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -56,7 +57,23 @@ ApplicationWindow {
             errorDialog.show(name + " failed", message, detail)
         }
     }
-    Component.onCompleted: if (initialProject.length > 0) projectModel.openProject(initialProject)
+    Settings {  // app preferences (QSettings); project settings live in the project
+        id: appSettings
+        category: "appearance"
+    }
+    Connections {
+        target: Theme
+        function onDarkChanged() {
+            appSettings.setValue("darkTheme", Theme.dark)
+            appSettings.sync()
+        }
+    }
+    Component.onCompleted: {
+        const dark = appSettings.value("darkTheme", false)
+        Theme.dark = dark === true || dark === "true"
+        if (initialProject.length > 0)
+            projectModel.openProject(initialProject)
+    }
 
     menuBar: MenuBar {
         Menu {

@@ -1,6 +1,7 @@
 """The main window loaded as ``classkit gui`` loads it (offscreen): navigation, theme, errors."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,6 +113,54 @@ def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: app_window.color().name() == light)
     assert switch.property("checked") is False
+
+
+def test_theme_choice_is_remembered(qtbot, isolated_settings) -> None:
+    engine, window = _load(qtbot)
+    light = window.color().name()
+    QTest.keyClick(window, Qt.Key.Key_D,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.color().name() != light)
+    dark = window.color().name()
+    _close(engine, window)
+    engine, window = _load(qtbot)
+    try:
+        assert window.color().name() == dark  # a new engine (own Theme singleton) reads it back
+    finally:
+        _close(engine, window)
+
+
+def test_cancel_button_on_the_job_overlay(qtbot, app_window: QQuickWindow) -> None:
+    runner = app_window.property("runner")
+
+    def slow(*, progress, cancel) -> None:
+        for i in range(2000):
+            cancel.raise_if_cancelled()
+            progress(i, 2000, "working")
+            time.sleep(0.005)
+
+    job_id = runner.start("Embed", slow)
+
+    def laid_out() -> bool:  # the overlay grows upwards once its layout is polished
+        button = _maybe(app_window, f"cancelJob_{job_id}")
+        if button is None:
+            return False
+        bottom = button.mapToScene(QPointF(0, button.height())).y()
+        return 0 < bottom <= app_window.height()
+
+    qtbot.waitUntil(laid_out, timeout=5_000)
+    with qtbot.waitSignal(runner.jobCancelled, timeout=10_000) as blocker:
+        click(app_window, item(app_window, f"cancelJob_{job_id}"))
+    assert blocker.args == [job_id, "Embed"]
+    qtbot.waitUntil(lambda: _maybe(app_window, f"cancelJob_{job_id}") is None)
+    assert not app_window.property("errorDialog").property("visible")  # a cancel is no error
+
+
+def _maybe(window: QQuickWindow, name: str) -> QQuickItem | None:
+    try:
+        return item(window, name)
+    except AssertionError:
+        return None
 
 
 def test_failing_job_shows_the_error_dialog(qtbot, app_window: QQuickWindow) -> None:
