@@ -9,6 +9,10 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtQml import QQmlApplicationEngine
 
 log = logging.getLogger(__name__)
 ORG_NAME = "ClassKit"
@@ -31,7 +35,7 @@ def qml_dir() -> Path:
     raise FileNotFoundError(f"ClassKit QML files not found (looked in {', '.join(map(str, candidates))})")
 
 
-def _register_map(engine: object) -> bool:
+def _register_map(engine: QQmlApplicationEngine) -> bool:
     """The Explorer's image providers (and its QML types), when the map package is there."""
     try:
         from classkit.app.map import register_image_providers
@@ -42,8 +46,9 @@ def _register_map(engine: object) -> bool:
     return True
 
 
-def create_engine(project: Path | None = None):  # -> QQmlApplicationEngine
+def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
     """Load ``ClassKit.Main`` (a QGuiApplication must exist); opens ``project`` if given."""
+    from PySide6.QtCore import QCoreApplication
     from PySide6.QtQml import QQmlApplicationEngine
     from PySide6.QtQuickControls2 import QQuickStyle
 
@@ -53,6 +58,9 @@ def create_engine(project: Path | None = None):  # -> QQmlApplicationEngine
     if not _style_set and not os.environ.get("QT_QUICK_CONTROLS_STYLE"):
         QQuickStyle.setStyle("Basic")  # once, before Controls first load; themed by Theme.qml
         _style_set = True
+    if not QCoreApplication.organizationName():  # QSettings (recent projects, theme) need it
+        QCoreApplication.setOrganizationName(ORG_NAME)
+        QCoreApplication.setApplicationName(APP_NAME)
     engine = QQmlApplicationEngine()
     engine.addImportPath(str(qml_dir()))
     _register_map(engine)
@@ -61,9 +69,9 @@ def create_engine(project: Path | None = None):  # -> QQmlApplicationEngine
     return engine
 
 
-def shutdown(engine: object, timeout_ms: int = 10_000) -> None:
+def shutdown(engine: QQmlApplicationEngine, timeout_ms: int = 10_000) -> None:
     """Cancel running jobs and wait for them, so no worker outlives the window."""
-    for root in engine.rootObjects():  # type: ignore[attr-defined]
+    for root in engine.rootObjects():
         runner = root.property("runner")
         if runner is not None:
             runner.cancelAll()
