@@ -18,6 +18,8 @@ from tests.conftest import make_image
 
 @pytest.fixture
 def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
+    """QSettings in a temporary INI file, so recent projects and the theme never touch the user's."""
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
     QCoreApplication.setOrganizationName("ClassKitTests")
@@ -25,6 +27,9 @@ def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
     QSettings().clear()
     yield
     QSettings().clear()
+    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
+    QCoreApplication.setOrganizationName(names[0])
+    QCoreApplication.setApplicationName(names[1])
 
 
 def _load(qtbot, project: Path | None = None):

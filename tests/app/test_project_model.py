@@ -23,6 +23,7 @@ def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
     QSettings().clear()
     yield
     QSettings().clear()
+    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
     QCoreApplication.setOrganizationName(names[0])
     QCoreApplication.setApplicationName(names[1])
 
