@@ -55,6 +55,7 @@ class ProjectModel(QObject):
         self._settings: dict[str, Any] = {}
         self._artifacts = dict.fromkeys(_ARTIFACTS, False)
         self._versions: dict[str, str] = {}
+        self._switches = 0  # open/create requests so far: a slower, older one never wins
         self._revision = 0
         self._models: list[str] | None = None
 
@@ -204,11 +205,15 @@ class ProjectModel(QObject):
             self.errorOccurred.emit("internal error: no job runner is connected", "")
             return -1
         target = self._path
+        if switch:
+            self._switches += 1
+        ticket = self._switches
 
         def done(result: Result) -> None:
             if isinstance(result, Ok):
                 snap = result.value["snapshot"]
-                if switch or target == self._path:  # ignore results for a project left since
+                # Only the latest open/create switches; others apply to the project they ran on.
+                if (switch and ticket == self._switches) or (not switch and target == self._path):
                     self._apply(snap)
                     if then is not None:
                         then()

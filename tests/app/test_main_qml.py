@@ -203,5 +203,9 @@ def test_opens_the_project_given_on_the_command_line(qtbot, isolated_settings, t
             assert not item(window, "contextPanel").isVisible()  # the Explorer has its own
             click(window, item(window, "nav_clusters"))
             qtbot.waitUntil(lambda: item(window, "contextPanel").isVisible())
+        model.closeProject()
+        window.setProperty("currentView", 0)
+        qtbot.waitUntil(lambda: item(window, "welcomeOpen").isVisible())
+        assert model.property("recentProjects") == [str(tmp_path / "proj")]
     finally:
         _close(engine, window)

@@ -67,6 +67,17 @@ def test_create_open_and_recent(qtbot, model: ProjectModel, tmp_path: Path) -> N
     assert not model.isOpen and model.classes == []
 
 
+def test_the_last_open_request_wins(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    from classkit.engine.project import Project
+
+    for name in ("a", "b"):
+        Project.create(tmp_path / name, name=name).close()
+    model.openProject(str(tmp_path / "a"))
+    model.openProject(str(tmp_path / "b"))
+    wait_idle(qtbot, model)
+    assert model.name == "b"
+
+
 def test_open_errors_are_reported(qtbot, model: ProjectModel, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:

@@ -39,11 +39,20 @@ Item {
         }
         Repeater {
             model: view.project.recentProjects
-            delegate: ItemDelegate {
+            delegate: RowLayout {
                 required property string modelData
                 Layout.fillWidth: true
-                text: modelData
-                onClicked: view.project.openProject(modelData)
+                ItemDelegate {
+                    Layout.fillWidth: true
+                    text: parent.modelData
+                    onClicked: view.project.openProject(parent.modelData)
+                }
+                ToolButton {
+                    text: "✕"
+                    ToolTip.visible: hovered
+                    ToolTip.text: "Remove from the list (the project stays on disk)"
+                    onClicked: view.project.removeRecent(parent.modelData)
+                }
             }
         }
     }
