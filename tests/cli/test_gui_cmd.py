@@ -20,8 +20,9 @@ raise SystemExit(args.func(args))
 """
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+def _env(tmp_path: Path) -> dict[str, str]:
+    """Offscreen, with QSettings (recent projects) in the test's folder, not the user's."""
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
 
 def test_cli_modules_do_not_load_qt() -> None:
@@ -35,14 +36,14 @@ def test_cli_modules_do_not_load_qt() -> None:
 def test_gui_starts_offscreen_on_a_project_and_quits(tmp_path: Path) -> None:
     Project.create(tmp_path / "proj", name="smoke", classes=["a"]).close()
     out = subprocess.run([sys.executable, "-c", SMOKE, str(tmp_path / "proj"), "--quit-after", "1500"],
-                         capture_output=True, text=True, timeout=120, env=_env())
+                         capture_output=True, text=True, timeout=120, env=_env(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "Error" not in out.stderr and "TypeError" not in out.stderr, out.stderr
 
 
 def test_gui_reports_a_missing_project(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", SMOKE, str(tmp_path / "nope"), "--quit-after", "500"],
-                         capture_output=True, text=True, timeout=120, env=_env())
+                         capture_output=True, text=True, timeout=120, env=_env(tmp_path))
     assert out.returncode == 1
 
 
@@ -56,5 +57,5 @@ def test_classkit_gui_and_the_launcher(tmp_path: Path) -> None:
     launcher = "from classkit.cli.commands.gui_cmd import main; main()"  # classkit-gui
     for cmd in ([sys.executable, "-m", "classkit.cli.main", "gui", proj, "--quit-after", "1000"],
                 [sys.executable, "-c", launcher, proj, "--quit-after", "1000"]):
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env())
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env(tmp_path))
         assert out.returncode == 0, out.stderr
