@@ -5,7 +5,7 @@ Nothing generic such as ``engine`` lands in site-packages. Subpackages are found
 """
 from setuptools import find_packages, setup
 
-FOLDERS = {"engine": "engine", "cli": "cli", "app": "app", "models": "models"}
+FOLDERS = {"engine": "engine", "cli": "cli", "app": "app", "models": "models", "qml": "qml"}
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

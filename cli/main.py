@@ -12,15 +12,11 @@ from collections.abc import Sequence
 from classkit.engine import __version__
 from classkit.engine.errors import Cancelled, ClassKitError
 
-from .commands import (classes_cmd, demo_cmd, embed_cmds, ingest_cmd, project_cmds,
-                       label_cmd, similarity_cmds, thumbs_cmd)
+from .commands import (classes_cmd, demo_cmd, embed_cmds, export_cmd, gui_cmd, ingest_cmd, label_cmd,
+                       loop_cmds, project_cmds, similarity_cmds, thumbs_cmd)
 
 # Names later releases fill in; reserved now so nothing else takes them.
-RESERVED = {
-    "train": "train the classifier head", "predict": "predict unlabeled images",
-    "select": "pick the next labeling batch", "export": "export the dataset",
-    "gui": "open the desktop app",
-}
+RESERVED: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (project_cmds, classes_cmd, ingest_cmd, label_cmd, thumbs_cmd, embed_cmds,
-                   similarity_cmds, demo_cmd):
+                   similarity_cmds, loop_cmds, export_cmd, demo_cmd, gui_cmd):
         module.register(sub)
     for name, what in RESERVED.items():
         p = sub.add_parser(name, help=f"({what}: not in this version yet)", add_help=False)

@@ -107,7 +107,7 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exc:
         main(["ingest", str(tmp_path), str(tmp_path), "--kind", "bogus"])
     assert exc.value.code == 2
-    for name in RESERVED:
+    for name in RESERVED:  # names kept for later releases (none at the moment)
         assert main([name, str(tmp_path)]) == 2
         assert "not available" in capsys.readouterr().err
 

@@ -102,7 +102,8 @@ def test_migration_3(tmp_path: Path) -> None:
     con = _db_at(tmp_path, 2)
     con.execute("INSERT INTO images(path, content_hash, file_size, mtime_ns, width, height, format, "
                 "added_at) VALUES ('a.png', 'h', 1, 1, 1, 1, 'PNG', 1)")
-    con.execute("INSERT INTO label_events(image_id, label, source, created_at) VALUES (1, 'cat', 'manual', 1)")
+    con.execute("INSERT INTO label_events(image_id, label, source, created_at) "
+                "VALUES (1, 'cat', 'manual', 1)")
     assert dbmod.migrate(con, target=3) == [3]
     assert {"splits", "rounds", "batches", "batch_items"} <= _tables(con)
     assert con.execute("SELECT label FROM current_labels").fetchone()[0] == "cat"
