@@ -1,0 +1,171 @@
+"""Heads: they learn, are reproducible, weight classes, stop early, and stream predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from classkit.engine.errors import Cancelled, ClassKitError, ConfigError
+from classkit.engine.jobs import CancelToken
+from classkit.engine.learn import Head, HeadConfig, predict_proba
+
+
+def blobs(n: int, d: int = 32, classes: int = 4, noise: float = 0.5, seed: int = 0,
+          weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm rows around one random centre per class (like L2-normalised embeddings)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    y = rng.choice(classes, size=n, p=weights)
+    x = centres[y] + rng.standard_normal((n, d)) * noise / np.sqrt(d)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_learns_separable_data(kind: str) -> None:
+    X, y = blobs(1200, seed=1)
+    cfg = HeadConfig(kind=kind, hidden=32, lr=1e-2, max_epochs=50)
+    head = Head(cfg).fit(X[:800], y[:800], X[800:1000], y[800:1000])
+    acc = (head.logits(X[1000:]).argmax(1) == y[1000:]).mean()
+    assert acc > 0.95
+    assert head.n_classes_ == 4 and head.dim_ == 32
+    assert head.logits(X[:5]).dtype == np.float32
+    assert 1 <= head.best_epoch_ <= head.epochs_ == len(head.history_)
+    assert set(head.history_[0]) == {"epoch", "train_loss", "val_loss", "val_acc"}
+    assert head.seconds_ > 0
+
+
+def test_mlp_learns_what_linear_cannot() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (1500, 2)).astype(np.float32)
+    y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)  # XOR
+    lin = Head(HeadConfig()).fit(X[:1000], y[:1000], X[1000:1250], y[1000:1250])
+    mlp = Head(HeadConfig(kind="mlp", hidden=32, lr=2e-2, batch_size=100, max_epochs=60, patience=60)).fit(
+        X[:1000], y[:1000], X[1000:1250], y[1000:1250])
+    assert (lin.logits(X[1250:]).argmax(1) == y[1250:]).mean() < 0.75
+    assert (mlp.logits(X[1250:]).argmax(1) == y[1250:]).mean() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_seeded_and_reproducible(kind: str) -> None:
+    X, y = blobs(600, noise=1.5, seed=2)
+    cfg = HeadConfig(kind=kind, hidden=16, batch_size=0 if kind == "linear" else 100, max_epochs=12, seed=7)
+    a = Head(cfg).fit(X[:400], y[:400], X[400:500], y[400:500]).logits(X[500:])
+    b = Head(cfg).fit(X[:400], y[:400], X[400:500], y[400:500]).logits(X[500:])
+    assert np.array_equal(a, b)
+    if kind == "mlp":
+        other = HeadConfig.from_dict({**cfg.to_dict(), "seed": 8})
+        c = Head(other).fit(X[:400], y[:400], X[400:500], y[400:500]).logits(X[500:])
+        assert not np.array_equal(a, c)
+
+
+def test_does_not_disturb_global_state() -> None:
+    X, y = blobs(300, seed=3)
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    Head(HeadConfig(kind="mlp", hidden=8, max_epochs=3)).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
+
+
+def test_class_weighting_raises_minority_recall() -> None:
+    X, y = blobs(3000, d=16, classes=2, noise=3.0, seed=4, weights=[0.95, 0.05])
+    Xv, yv = blobs(2000, d=16, classes=2, noise=3.0, seed=4, weights=[0.5, 0.5])  # same centres
+    recall = {}
+    for mode in ("none", "balanced"):
+        head = Head(HeadConfig(class_weight=mode)).fit(X, y)
+        pred = head.logits(Xv).argmax(1)
+        recall[mode] = (pred[yv == 1] == 1).mean()
+    assert recall["balanced"] > recall["none"] + 0.1
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    # Few rows, many dimensions, heavy noise: the train loss keeps falling, the val loss turns up.
+    X, y = blobs(560, d=256, classes=3, noise=4.0, seed=5)
+    head = Head(HeadConfig(weight_decay=0.0, class_weight="none", patience=5)).fit(
+        X[:160], y[:160], X[160:], y[160:])
+    losses = [h["val_loss"] for h in head.history_]
+    assert head.best_epoch_ < head.epochs_
+    assert head.history_[-1]["val_loss"] > min(losses)
+    assert losses[head.best_epoch_ - 1] == min(losses)
+    z = torch.from_numpy(head.logits(X[160:]))
+    restored = float(torch.nn.functional.cross_entropy(z, torch.from_numpy(y[160:])))
+    assert restored == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_without_validation_stops_on_train_plateau() -> None:
+    X, y = blobs(500, seed=6)
+    head = Head(HeadConfig(max_epochs=500)).fit(X, y)
+    assert head.epochs_ < 500
+    assert head.history_[-1]["val_loss"] is None
+    assert head.best_epoch_ == head.epochs_
+
+
+def test_missing_class_still_gets_a_column() -> None:
+    X, y = blobs(600, classes=4, seed=7)
+    keep = y < 3
+    for kind in ("linear", "mlp"):
+        head = Head(HeadConfig(kind=kind, hidden=16, max_epochs=50)).fit(X[keep], y[keep], n_classes=5)
+        p = predict_proba(head, X)
+        assert p.shape == (600, 5)
+        assert p[:, 3:].max() < 0.5
+        assert np.allclose(p.sum(1), 1.0, atol=1e-5)
+
+
+def test_predictions_stream_from_float16_memmap(tmp_path) -> None:
+    X, y = blobs(700, seed=8)
+    head = Head(HeadConfig(kind="mlp", hidden=16, max_epochs=20)).fit(X[:500], y[:500])
+    mm = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float16, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ref = head.logits(np.ascontiguousarray(ro, dtype=np.float32))
+    assert np.allclose(head.logits(ro, batch=64), ref, atol=1e-5)
+    p = predict_proba(head, ro, temperature=2.0, batch=33)
+    assert p.dtype == np.float32 and p.shape == (700, 4)
+    zt = torch.from_numpy(ref) / 2.0
+    assert np.allclose(p, torch.softmax(zt, 1).numpy(), atol=1e-6)
+    f32 = np.lib.format.open_memmap(tmp_path / "y.npy", mode="w+", dtype=np.float32, shape=X.shape)
+    f32[:] = X
+    assert np.allclose(head.logits(np.load(tmp_path / "y.npy", mmap_mode="r"), batch=100),
+                       head.logits(X), atol=1e-6)
+
+
+def test_config_validation_names_the_field() -> None:
+    with pytest.raises(ConfigError) as err:
+        HeadConfig(kind="svm")
+    assert err.value.field == "kind"
+    with pytest.raises(ConfigError) as err:
+        HeadConfig.from_dict({"max_epochs": 0})
+    assert err.value.field == "max_epochs"
+    with pytest.raises(ConfigError) as err:
+        HeadConfig.from_dict({"lr": "fast"})
+    assert err.value.field == "lr"
+    with pytest.raises(ConfigError):
+        HeadConfig.from_dict({"hidden_units": 3})
+    cfg = HeadConfig(kind="mlp", hidden=64, seed=3)
+    assert HeadConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_bad_inputs_and_cancel() -> None:
+    X, y = blobs(100, seed=9)
+    with pytest.raises(ClassKitError, match="y_train"):
+        Head().fit(X, y[:50])
+    with pytest.raises(ClassKitError, match="must be in"):
+        Head().fit(X, y, n_classes=2)
+    bad = X.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ClassKitError, match="NaN"):
+        Head().fit(bad, y)
+    with pytest.raises(ClassKitError, match="not trained"):
+        Head().logits(X)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        Head().fit(X, y, cancel=token)
+    seen = []
+    Head(HeadConfig(max_epochs=4)).fit(X, y, progress=lambda d, t, m="": seen.append((d, t)))
+    assert seen and seen[0] == (1, 4)
