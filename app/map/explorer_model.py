@@ -24,6 +24,7 @@ QML_IMPORT_NAME = "ClassKit.Map"
 QML_IMPORT_MAJOR_VERSION = 1
 log = logging.getLogger(__name__)
 LABEL_FILTERS = ("all", "labeled", "unlabeled", "marked")
+SYNC_GRID_MAX = 100_000
 
 
 @QmlElement
@@ -45,7 +46,7 @@ class ExplorerModel(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)          # project access is serialised
         self._done.connect(self._finish)
-        self._tickets = {"load": 0, "details": 0}
+        self._tickets = {"load": 0, "details": 0, "grid": 0}
         self._status, self._message, self._path = "empty", "No project open.", ""
         self._data: MapData | None = None
         self._grid: PointGrid | None = None
@@ -86,6 +87,10 @@ class ExplorerModel(QObject):
                 self._set_status("error", f"Cannot load the map: {res}")
             else:
                 self.setData(res)
+        elif kind == "grid":
+            self._grid = res if isinstance(res, PointGrid) else None
+            if self._layer is not None:
+                self._layer.grid = self._grid
         elif kind == "details":
             if isinstance(res, Exception):
                 self._details = {**self._details, "error": str(res)}
@@ -119,8 +124,14 @@ class ExplorerModel(QObject):
     def setData(self, data: MapData) -> None:  # noqa: N802
         """Show ``data`` (also the entry point for tests and benchmarks with fake data)."""
         self._data = data
-        self._grid = PointGrid(data.coords)
         self._order = shuffled_order(len(data.ids))
+        if len(data.ids) > SYNC_GRID_MAX:   # ~0.1-0.5 s at 1M: built off the GUI thread
+            self._grid = None
+            coords = data.coords
+            self._run("grid", lambda: PointGrid(coords))
+        else:
+            self._tickets["grid"] += 1      # a grid still being built for older data is dropped
+            self._grid = PointGrid(data.coords)
         self._row_of = {int(i): r for r, i in enumerate(data.ids)}
         self._hover_row = self._sel_row = -1
         if self._mode in (colors.PREDICTED, colors.UNCERTAINTY) and data.probs is None:
@@ -154,7 +165,7 @@ class ExplorerModel(QObject):
 
     def _refilter(self) -> None:
         d, c = self._data, self._coloring
-        if d is None or c is None or self._grid is None:
+        if d is None or c is None:
             return
         vis = c.shown(self._hidden)
         if self._cluster >= 0 and d.clusters is not None:

@@ -62,6 +62,9 @@ class ScatterItem(QQuickItem):
         self._pending = False
         self._shown: tuple[Any, ...] = ()           # what the current child nodes display
         self._nodes: list[Any] = []                 # Python-owned child nodes and textures
+        self._hl_nodes: list[Any] = []
+        self._main: QSGNode | None = None           # group nodes under the transform
+        self._hl: QSGNode | None = None
         self._highlight: np.ndarray = np.zeros(0, np.int64)
         self._highlight_dirty = True
         self._lod_mode = "empty"
@@ -348,25 +351,36 @@ class ScatterItem(QQuickItem):
         self._materials[1].set_size(self._point_px + 5, dpr)
         mode, key, verts = self._choose()
         shown = (key, self._point_px, dpr)
-        if shown != self._shown or self._highlight_dirty:
-            root.removeAllChildNodes()
+        if root.childCount() == 0:
+            self._main, self._hl = QSGNode(), QSGNode()
+            self._shown = ()              # a new scenegraph (e.g. another window): rebuild
+            for group in (self._main, self._hl):
+                group.setFlag(QSGNode.Flag.OwnedByParent, False)
+                root.appendChildNode(group)
+        if shown != self._shown:          # what the view draws changed: rebuild the main nodes
+            self._main.removeAllChildNodes()
             self._nodes = []
             if mode == "density" and self._plan is not None:
                 tex_node, tex = texture_node(self.window(), self._plan["image"], self._plan["rect"])
                 self._nodes += [tex_node, tex]
             if verts is not None and len(verts):
                 self._nodes.append(points_node(verts, self._materials[0]))
-            rows = self._highlight[(self._highlight >= 0)]
-            if self._layer is not None and rows.size:
-                rows = rows[rows < len(self._layer)]
-                self._nodes.append(points_node(self._layer.vertices(rows), self._materials[1]))
             for n in self._nodes:
                 if isinstance(n, QSGNode):
-                    root.appendChildNode(n)
-            root.markDirty(QSGNode.DirtyStateBit.DirtyMaterial)
-            self._shown, self._highlight_dirty = shown, False
+                    self._main.appendChildNode(n)
+            self._shown = shown
+            self._highlight_dirty = True
             drawn = 0 if verts is None else len(verts)
             if (mode, drawn) != (self._lod_mode, self._drawn):
                 self._lod_mode, self._drawn = mode, drawn
                 self.renderStateChanged.emit()  # queued to the GUI thread under a threaded loop
+        if self._highlight_dirty:         # hover / selection / basket: only the small node
+            self._hl.removeAllChildNodes()
+            self._hl_nodes = []
+            rows = self._highlight[self._highlight >= 0]
+            if self._layer is not None and rows.size:
+                rows = rows[rows < len(self._layer)]
+                self._hl_nodes.append(points_node(self._layer.vertices(rows), self._materials[1]))
+                self._hl.appendChildNode(self._hl_nodes[0])
+            self._highlight_dirty = False
         return root

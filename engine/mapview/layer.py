@@ -24,7 +24,7 @@ class MapLayer:
     coloring: Coloring
     visible: np.ndarray           # (n,) bool
     order: np.ndarray             # fixed shuffled permutation (int64)
-    grid: PointGrid
+    grid: PointGrid | None        # None while it is being built: picking finds nothing yet
     rgba: np.ndarray = field(init=False)
     visible_count: int = field(init=False)
 
@@ -37,7 +37,7 @@ class MapLayer:
 
     def pick(self, x: float, y: float, radius: float) -> int:
         """Row of the visible point nearest (x, y) within ``radius`` (data units), or -1."""
-        return self.grid.nearest(x, y, radius, self.visible)
+        return -1 if self.grid is None else self.grid.nearest(x, y, radius, self.visible)
 
     def lasso(self, polygon: np.ndarray) -> np.ndarray:
         return lasso_select(self.coords, polygon, self.visible)
