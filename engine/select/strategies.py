@@ -79,14 +79,16 @@ def similarity_guard(X: np.ndarray, ranked: np.ndarray, k: int, taken: np.ndarra
 
 
 class Uncertainty:
-    """Most uncertain rows under the calibrated model: ``entropy`` (normalised by log C),
-    ``margin`` (1 - (p1 - p2)) or ``mix`` (their mean). Diversity guard: only the top
-    ``pool_factor`` x B rows by score are considered, in score order, skipping near-identical
-    ones (cosine >= ``max_similarity`` to a row already in the batch)."""
+    """Most uncertain rows under the calibrated model: ``margin`` (1 - (p1 - p2), the default:
+    benchmarks/al_simulation.py measured it 2-3 points of test accuracy above entropy at
+    500-800 labels on Fashion-MNIST), ``entropy`` (normalised by log C) or ``mix`` (their
+    mean). Diversity guard: only the top ``pool_factor`` x B rows by score are considered, in
+    score order, skipping near-identical ones (cosine >= ``max_similarity`` to a row already
+    in the batch)."""
 
     name = "uncertainty"
 
-    def __init__(self, measure: str = "entropy", pool_factor: int = 5, max_similarity: float = 0.95):
+    def __init__(self, measure: str = "margin", pool_factor: int = 5, max_similarity: float = 0.95):
         if measure not in ("entropy", "margin", "mix"):
             raise ValueError(f"measure must be entropy, margin or mix, not {measure!r}")
         self.measure, self.pool_factor, self.max_similarity = measure, pool_factor, max_similarity

@@ -1,0 +1,230 @@
+"""Active-learning simulation: a perfect simulated labeler on embedded Fashion-MNIST.
+
+Pool (default 20k, from the training set) and held-out test set (default 5k, from t10k)
+embedded once with the default embedder (benchmarks/al_data.py caches them). Each
+strategy starts with no labels and runs rounds of ``--batch`` picks up to ``--max-labels``;
+after each batch the labeler reveals the true labels, and a head is trained exactly as
+``classkit train`` does (``engine.loop.core.fit_round``: stable stratified train/val
+splits, early stopping and temperature on val, out-of-fold label-error suspects) and
+scored on the test set. Strategies, side by side in one process:
+
+  default             the shipped recipe (select_batch with DEFAULT_WEIGHTS and its caps)
+  random              seeded uniform sampling
+  uncertainty         entropy top-B (first batch random: no model yet)
+  kcenter             greedy k-center seeded with the labeled set
+  typicality          most typical members of the least-covered dense clusters
+
+Output: JSON lines (one per strategy and budget, then one summary per strategy with the
+area under the learning curve and the labels needed to reach 95% of the accuracy of a head
+trained on the whole labeled pool), and a final ``targets`` line checking that the default
+is never below random and needs at most half of random's labels.
+
+    python benchmarks/al_simulation.py                 # 20k pool, B=100 up to 2000, 1 seed
+    python benchmarks/al_simulation.py --seeds 3 --out /tmp/al.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
+
+from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
+from classkit.engine.loop.core import fit_round  # noqa: E402
+from classkit.engine.select.context import SelectionContext  # noqa: E402
+from classkit.engine.select.recipe import select_batch  # noqa: E402
+from classkit.engine.select.strategies import (Diversity, RandomStrategy,  # noqa: E402
+                                               Representativeness, Uncertainty)
+from classkit.engine.similarity.clusters import over_cluster, refresh_stats  # noqa: E402
+from classkit.engine.similarity.dedup import near_duplicate_groups  # noqa: E402
+from classkit.engine.similarity.graph import knn_graph  # noqa: E402
+
+STRATEGIES = ("default", "random", "uncertainty", "kcenter", "typicality")
+OUT = None
+
+
+def emit(**rec: Any) -> None:
+    rec["load1"] = round(os.getloadavg()[0], 2)
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if OUT is not None:
+        with open(OUT, "a") as fh:
+            fh.write(line + "\n")
+
+
+def sim_splits(y_known: np.ndarray, split: np.ndarray, seed: int, val_share: float = 0.2) -> np.ndarray:
+    """Stable stratified train/val assignment of newly labeled rows (the sim has its own
+    test set, so no labels go to test): each new row of class c goes where class c is
+    furthest below its target share; existing assignments never change."""
+    split = split.copy()
+    new = np.flatnonzero((y_known >= 0) & (split < 0))
+    order = new[np.argsort(np.random.default_rng(seed + len(new)).random(len(new)), kind="stable")]
+    for row in order:
+        c = y_known[row]
+        members = (y_known == c) & (split >= 0)
+        n_val = int((split[members] == 1).sum())
+        n_tot = int(members.sum())
+        split[row] = 1 if n_tot >= 2 and n_val < val_share * (n_tot + 1) else 0
+    return split
+
+
+class Sim:
+    """Shared, label-independent structure of the pool, computed once."""
+
+    def __init__(self, X: np.ndarray, seed: int) -> None:
+        t0 = time.perf_counter()
+        self.X = X
+        graph = knn_graph(X, k=20)
+        self.typicality = np.asarray(graph.sims, np.float32).mean(1)
+        self.dup = near_duplicate_groups(graph)
+        self.clusters, _ = over_cluster(X, random_state=seed)
+        self.k = int(self.clusters.max()) + 1
+        self.seconds = round(time.perf_counter() - t0, 2)
+
+    def context(self, y: np.ndarray, probs: np.ndarray | None, fit: Any, seed: int) -> SelectionContext:
+        suspects = mask = disagreement = None
+        if fit is not None and fit.suspect_scores is not None:
+            suspects = np.full(len(y), np.nan)
+            mask = np.zeros(len(y), bool)
+            suspects[fit.labeled_rows] = fit.suspect_scores
+            mask[fit.labeled_rows] = fit.suspect_mask
+        if probs is not None:
+            disagreement = refresh_stats(self.clusters, y, probs.argmax(1), n_clusters=self.k).disagreement
+        return SelectionContext(X=self.X, y=y, probs=probs, clusters=self.clusters,
+                                typicality=self.typicality, dup_group=self.dup, suspects=suspects,
+                                suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
+
+
+def pick(strategy: str, ctx: SelectionContext, batch: int, round_no: int) -> np.ndarray:
+    unl = np.flatnonzero(ctx.y == -1)
+    if strategy == "default":
+        return np.asarray(select_batch(ctx, batch).rows, np.int64)
+    if strategy == "random" or (strategy == "uncertainty" and ctx.probs is None):
+        return np.asarray(RandomStrategy().query(ctx, unl, batch).rows, np.int64)
+    impl = {"uncertainty": Uncertainty(), "kcenter": Diversity(),
+            "typicality": Representativeness()}[strategy]
+    return np.asarray(impl.query(ctx, unl, batch).rows, np.int64)
+
+
+def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                 args: argparse.Namespace, seed: int) -> list[dict[str, Any]]:
+    n = len(y_pool)
+    y = np.full(n, -1, np.int64)
+    split = np.full(n, -1, np.int64)
+    probs = fit = None
+    curve = []
+    config = HeadConfig(kind=args.head, seed=seed)
+    round_no = 0
+    while (y >= 0).sum() < args.max_labels:
+        t0 = time.perf_counter()
+        ctx = sim.context(y, probs, fit, seed + round_no)
+        rows = pick(strategy, ctx, args.batch, round_no)
+        t_sel = time.perf_counter() - t0
+        new = rows[y[rows] == -1]
+        y[new] = y_pool[new]  # the simulated labeler; audit re-checks of labeled rows change nothing
+        split = sim_splits(y, split, seed)
+        round_no += 1
+        if len(np.unique(y[y >= 0])) < 2:
+            continue
+        t1 = time.perf_counter()
+        fit = fit_round(sim.X, y, split, CLASSES, config=config, folds=args.folds, seed=seed)
+        probs = predict_proba(fit.head, sim.X, fit.temperature)
+        test_probs = predict_proba(fit.head, X_test, fit.temperature)
+        acc = float((test_probs.argmax(1) == y_test).mean())
+        rec = {"bench": "al_simulation", "case": "round", "strategy": strategy, "seed": seed,
+               "labels": int((y >= 0).sum()), "new": int(len(new)), "test_accuracy": round(acc, 4),
+               "temperature": round(fit.temperature, 3), "select_s": round(t_sel, 3),
+               "train_s": round(time.perf_counter() - t1, 3)}
+        emit(**rec)
+        curve.append(rec)
+    return curve
+
+
+def reference_accuracy(X: np.ndarray, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                       args: argparse.Namespace, seed: int) -> float:
+    split = sim_splits(y_pool, np.full(len(y_pool), -1, np.int64), seed)
+    fit = fit_round(X, y_pool, split, CLASSES, config=HeadConfig(kind=args.head, seed=seed), folds=0)
+    return float((predict_proba(fit.head, X_test, fit.temperature).argmax(1) == y_test).mean())
+
+
+def labels_to_reach(curve: list[dict[str, Any]], target: float) -> int | None:
+    for rec in curve:
+        if rec["test_accuracy"] >= target:
+            return rec["labels"]
+    return None
+
+
+def aulc(curve: list[dict[str, Any]]) -> float:
+    """Mean test accuracy over the budget range (trapezoid area / label range)."""
+    xs = np.array([r["labels"] for r in curve], float)
+    ys = np.array([r["test_accuracy"] for r in curve], float)
+    if len(xs) < 2:
+        return float(ys.mean()) if len(ys) else 0.0
+    return float(np.sum((ys[1:] + ys[:-1]) / 2 * np.diff(xs)) / (xs[-1] - xs[0]))
+
+
+def main() -> None:
+    global OUT
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool", type=int, default=20_000)
+    ap.add_argument("--test", type=int, default=5_000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--max-labels", type=int, default=2_000)
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0..S-1 and average")
+    ap.add_argument("--head", default="linear", choices=("linear", "mlp"))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    OUT = args.out
+    data = prepare(args.pool, args.test, 0, args.cache)
+    X, y_pool, X_test, y_test = data["X_pool"], data["y_pool"], data["X_test"], data["y_test"]
+    strategies = [s.strip() for s in args.strategies.split(",")]
+    curves: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
+    refs = []
+    for seed in range(args.seeds):
+        sim = Sim(X, seed)
+        refs.append(reference_accuracy(X, y_pool, X_test, y_test, args, seed))
+        emit(bench="al_simulation", case="setup", seed=seed, pool=len(X), test=len(X_test),
+             dim=int(X.shape[1]), clusters=sim.k, structure_s=sim.seconds,
+             full_pool_accuracy=round(refs[-1], 4))
+        for s in strategies:
+            curves[s].append(run_strategy(sim, s, y_pool, X_test, y_test, args, seed))
+    ref = float(np.mean(refs))
+    target = 0.95 * ref
+    summary = {}
+    for s in strategies:
+        mean_curve = [{"labels": recs[0]["labels"],
+                       "test_accuracy": float(np.mean([r["test_accuracy"] for r in recs]))}
+                      for recs in zip(*curves[s], strict=False)]
+        summary[s] = {"aulc": round(aulc(mean_curve), 4),
+                      "labels_to_95pct": labels_to_reach(mean_curve, target),
+                      "curve": {r["labels"]: round(r["test_accuracy"], 4) for r in mean_curve}}
+        emit(bench="al_simulation", case="summary", strategy=s, seeds=args.seeds,
+             full_pool_accuracy=round(ref, 4), target_accuracy=round(target, 4), **summary[s])
+    if "default" in summary and "random" in summary:
+        d, r = summary["default"], summary["random"]
+        gaps = {b: round(d["curve"][b] - acc, 4) for b, acc in r["curve"].items() if b in d["curve"]}
+        r_need = r["labels_to_95pct"]
+        d_need = d["labels_to_95pct"]
+        emit(bench="al_simulation", case="targets", worst_gap_vs_random=min(gaps.values()) if gaps else None,
+             never_below_random=bool(gaps) and min(gaps.values()) >= 0,
+             labels_default=d_need, labels_random=r_need,
+             random_reached=r_need is not None,
+             half_of_random=(d_need is not None and (r_need is None or d_need <= 0.5 * r_need)),
+             note=None if r_need is not None else f"random did not reach the target within "
+                                                  f"{args.max_labels} labels: the ratio is a bound")
+
+
+if __name__ == "__main__":
+    main()

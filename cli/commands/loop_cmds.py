@@ -1,0 +1,171 @@
+"""``classkit train``, ``predict``, ``select`` and ``rounds``: the learning loop from the shell."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from classkit.engine.errors import ClassKitError
+from classkit.engine.project import Project
+
+from ..output import close_progress, emit_json, progress_for, say
+
+REASONS = ("uncertainty", "diversity", "representativeness", "audit")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the classifier head on the labels (one round)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--head", choices=("linear", "mlp"), default="linear")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=5,
+                   help="out-of-fold heads for label-error suspects (0 = skip)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="write id,path,predicted,confidence for unlabeled images")
+    p.add_argument("project", type=Path)
+    p.add_argument("--out", type=Path, help="CSV file to write (default: print a summary)")
+    p.add_argument("--all", action="store_true", help="include labeled images too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("select", help="pick the next batch of images to label")
+    p.add_argument("project", type=Path)
+    p.add_argument("--budget", type=int, required=True, metavar="B")
+    p.add_argument("--weights", metavar="U,D,R,A",
+                   help="shares of uncertainty, diversity, representativeness, audit "
+                        "(default 0.40,0.35,0.15,0.10)")
+    p.add_argument("--cap-per-cluster", type=int, metavar="N", help="most picks from one visual mode")
+    p.add_argument("--min-per-class", type=int, metavar="N",
+                   help="fewest picks per predicted class when classes are imbalanced")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("rounds", help="the round ledger: list rounds, or restore one")
+    p.add_argument("project", type=Path)
+    p.add_argument("--restore", type=int, metavar="N", help="make round N's model current again")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rounds)
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``"0.4,0.35,0.15,0.1"`` → a dict over the four reasons (shares need not sum to 1)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ClassKitError(f"--weights: expected four numbers like 0.4,0.35,0.15,0.1, got {text!r}") \
+            from None
+    if len(values) != 4 or any(v < 0 for v in values) or sum(values) <= 0:
+        raise ClassKitError("--weights: four non-negative numbers (uncertainty, diversity, "
+                            f"representativeness, audit) with a positive sum, got {text!r}")
+    return dict(zip(REASONS, values, strict=True))
+
+
+def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    with Project.open(args.project) as project:
+        progress = progress_for(args.json)
+        try:
+            return job(project, progress)
+        finally:
+            close_progress(progress)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from classkit.engine.loop.rounds import train_round
+
+    out = _with_progress(args, lambda p, prog: train_round(p, head=args.head, seed=args.seed,
+                                                           folds=args.folds, progress=prog))
+    if args.json:
+        emit_json(out)
+        return 0
+    m = out["metrics"]
+    say(f"Round {out['round']}: {args.head} head on {m['n_train']} train / {m['n_val']} val / "
+        f"{m['n_test']} test images in {out['seconds']:.1f} s; temperature {out['temperature']:.3f}")
+    for name in ("val", "test"):
+        if name in m:
+            say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
+    cal = out["calibration"]
+    if "before" in cal:
+        say(f"  calibration (val): ECE {cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}, "
+            f"NLL {cal['before']['nll']:.3f} -> {cal['after']['nll']:.3f}")
+    else:
+        say(f"  calibration skipped: {cal.get('skipped', '')}")
+    if "suspects" in m:
+        say(f"  label-error suspects: {m['suspects']}")
+    sig = out["signals"]
+    say(f"  stop signals: val plateau {sig['val_plateau']['plateau']}, audit agreement stable "
+        f"{sig['audit_agreement']['stable']}, novelty dropping {sig['novelty']['dropping']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from classkit.engine.loop.predictions import (load_predictions, prediction_rows,
+                                                  write_predictions_csv)
+
+    with Project.open(args.project) as project:
+        rows = prediction_rows(project, only_unlabeled=not args.all)
+        version = load_predictions(project).version
+    if args.out:
+        write_predictions_csv(rows, args.out)
+    if args.json:
+        emit_json({"version": version, "count": len(rows), "out": str(args.out) if args.out else None,
+                   "predictions": [] if args.out else rows})
+        return 0
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["predicted"]] = counts.get(r["predicted"], 0) + 1
+    say(f"Predictions {version}: {len(rows)} image(s)" + (f" written to {args.out}" if args.out else ""))
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        say(f"  {name}: {n}")
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from classkit.engine.loop.selection import select_for_project
+
+    weights = parse_weights(args.weights)
+    out = _with_progress(args, lambda p, prog: select_for_project(
+        p, args.budget, weights=weights, cap_per_cluster=args.cap_per_cluster,
+        min_per_class=args.min_per_class, seed=args.seed, progress=prog))
+    if args.json:
+        emit_json({k: out[k] for k in ("batch", "round", "items", "composition", "settings")})
+        return 0
+    comp = out["composition"]
+    say(f"Batch {out['batch']}: {len(out['items'])} image(s)"
+        + (" (cold start: no model yet)" if comp.get("cold_start") else ""))
+    say("  by reason: " + ", ".join(f"{k} {v}" for k, v in comp.get("by_reason", {}).items()))
+    for item in out["items"]:
+        say(f"  {item['id']:>8}  {item['reason']:<18} {item['score']:.4f}  {item['path']}")
+    return 0
+
+
+def cmd_rounds(args: argparse.Namespace) -> int:
+    from classkit.engine.loop.ledger import list_rounds, restore_round
+
+    with Project.open(args.project) as project:
+        if args.restore is not None:
+            rnd = restore_round(project, args.restore)
+            if args.json:
+                emit_json({"restored": rnd["round"], "train_version": rnd["train_version"],
+                           "prediction_version": rnd["prediction_version"]})
+            else:
+                say(f"Round {rnd['round']} is current again (model {rnd['train_version']})")
+            return 0
+        rounds = list_rounds(project)
+    if args.json:
+        emit_json({"rounds": rounds})
+        return 0
+    if not rounds:
+        say("No rounds yet: label some images, then run `classkit train`.")
+    for r in rounds:
+        val = r["metrics"].get("val")
+        f1 = f"{val['macro']['f1']:.3f}" if val else "-"
+        say(f"round {r['round']:>3}  labeled {r['labels']['snapshot'].get('total', '?'):>6}  "
+            f"val macro F1 {f1}  T {r['metrics'].get('temperature', 1.0):.3f}  model {r['train_version']}")
+    return 0

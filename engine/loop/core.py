@@ -1,0 +1,126 @@
+"""One learning round on arrays: fit a head, calibrate it, score it, find label suspects.
+
+The project layer (:mod:`.rounds`) and the AL simulation (benchmarks/al_simulation.py) both
+call :func:`fit_round`, so what the benchmark measures is what users run.
+
+Splits: 0 train, 1 val, 2 test (-1 none). A head trained on train is scored on val and its
+temperature fitted there (optionally it also early-stops on val); the final head is then
+trained on train + val with the same settings and keeps that temperature; test rows, when
+there are any, score the final head. With fewer than ``MIN_VAL`` labeled val rows there is
+no honest temperature: the head trains on train + val and the temperature stays 1.0
+(reported).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ClassKitError
+from ..jobs import CancelToken, ProgressFn, no_progress
+from ..learn.calibration import calibrate, calibration_report, softmax
+from ..learn.heads import Head, HeadConfig, predict_proba
+from ..learn.metrics import classification_metrics
+from ..learn.oof import label_error_scores, out_of_fold_proba
+
+MIN_VAL = 10  # labeled val rows needed for early stopping and temperature scaling
+MIN_OOF = 20  # labeled rows needed for out-of-fold label-error suspects
+
+
+@dataclass
+class RoundFit:
+    """A fitted round: the head, its temperature and every number the ledger keeps."""
+
+    head: Head
+    temperature: float
+    metrics: dict[str, Any]
+    calibration: dict[str, Any]
+    labeled_rows: np.ndarray           # rows (into X) with a class label, sorted
+    oof_probs: np.ndarray | None = None  # aligned with labeled_rows
+    suspect_scores: np.ndarray | None = None
+    suspect_mask: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(X[rows], np.float32)
+
+
+def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list[str],
+              config: HeadConfig | None = None, folds: int = 5, seed: int = 0,
+              refit: bool = True, early_stopping: bool = False, progress: ProgressFn = no_progress,
+              cancel: CancelToken | None = None) -> RoundFit:
+    """Train, calibrate and evaluate a head on the labeled rows of ``X``.
+
+    ``y``: class index per row, negative = no class label. ``split``: 0/1/2 per row.
+    ``folds`` > 1 also computes out-of-fold probabilities on the labeled rows (for
+    label-error suspects); 0 skips it. The head trained on train is scored and its
+    temperature fitted on val; ``early_stopping`` also stops it on val loss (off by default:
+    measured worse on small, actively-picked val sets). ``refit``: the final head is then
+    trained on train + val with the same settings and keeps that temperature."""
+    cancel = cancel or CancelToken()
+    config = config or HeadConfig(seed=seed)
+    y = np.asarray(y, np.int64)
+    split = np.asarray(split, np.int64)
+    if y.shape != (X.shape[0],) or split.shape != y.shape:
+        raise ClassKitError("labels and splits must have one entry per embedding row")
+    n_classes = len(class_names)
+    labeled = np.flatnonzero(y >= 0)
+    if len(np.unique(y[labeled])) < 2:
+        raise ClassKitError("training needs labels of at least two classes "
+                            f"(labeled now: {len(labeled)} image(s))")
+    tr, va, te = (labeled[split[labeled] == s] for s in (0, 1, 2))
+    unsplit = labeled[split[labeled] < 0]
+    tr = np.sort(np.concatenate([tr, unsplit]))
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    use_val = len(va) >= MIN_VAL and len(np.unique(y[va])) >= 2
+    fit_rows = tr if use_val else np.sort(np.concatenate([tr, va]))
+    stop_on = (_rows(X, va), y[va]) if use_val and early_stopping else (None, None)
+    head = Head(config).fit(_rows(X, fit_rows), y[fit_rows], *stop_on, n_classes=n_classes,
+                            progress=progress, cancel=cancel)
+    timings["train_s"] = round(time.perf_counter() - t0, 3)
+    metrics: dict[str, Any] = {"n_train": int(len(fit_rows)), "n_val": int(len(va)),
+                               "n_test": int(len(te)), "epochs": int(head.epochs_),
+                               "best_epoch": int(head.best_epoch_),
+                               "early_stopping": bool(stop_on[0] is not None)}
+    if use_val:
+        val_logits = head.logits(_rows(X, va))
+        calib = calibrate(val_logits, y[va])
+        temperature = float(calib["temperature"])
+        val_pred = softmax(val_logits, temperature).argmax(1)
+        metrics["val"] = classification_metrics(y[va], val_pred, class_names)
+    else:
+        temperature = 1.0
+        calib = {"temperature": 1.0, "skipped": f"fewer than {MIN_VAL} labeled val images"}
+    if use_val and refit:
+        # The final head learns from train + val with the same recipe, keeping the
+        # temperature and the val metrics of the train-only head (an honest estimate).
+        # Measured in benchmarks/al_simulation.py: holding val out of the final head, or
+        # stopping on a small actively-picked val set, cost 2-4 points of test accuracy.
+        t1 = time.perf_counter()
+        both = np.sort(np.concatenate([tr, va]))
+        head = Head(config).fit(_rows(X, both), y[both], n_classes=n_classes,
+                                progress=progress, cancel=cancel)
+        timings["refit_s"] = round(time.perf_counter() - t1, 3)
+        metrics["final_rows"] = int(len(both))
+    if len(te):
+        te_probs = predict_proba(head, _rows(X, te), temperature)
+        metrics["test"] = classification_metrics(y[te], te_probs.argmax(1), class_names)
+        calib["test_after"] = calibration_report(te_probs, y[te])
+    cancel.raise_if_cancelled()
+    fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings)
+    train_like = np.sort(np.concatenate([tr, va]))
+    if folds > 1 and len(train_like) >= MIN_OOF:
+        t1 = time.perf_counter()
+        fast = HeadConfig.from_dict({**config.to_dict(), "seed": seed})
+        oof = out_of_fold_proba(_rows(X, train_like), y[train_like], n_classes, fast, folds=folds,
+                                seed=seed, temperature=temperature, progress=progress, cancel=cancel)
+        scores, mask = label_error_scores(oof, y[train_like])
+        fit.labeled_rows, fit.oof_probs = train_like, oof
+        fit.suspect_scores, fit.suspect_mask = scores, mask
+        timings["oof_s"] = round(time.perf_counter() - t1, 3)
+        metrics["suspects"] = int(mask.sum())
+    return fit

@@ -1,0 +1,59 @@
+"""The arrays a round works on, read from a project: embeddings, labels, splits, groups."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..embed.store import EmbeddingSet, load_embeddings
+from ..errors import ClassKitError
+from ..labels.events import label_arrays
+from ..labels.splits import assign_splits, load_splits
+from ..project import Project
+from ..similarity.project_layer import duplicate_groups
+
+
+@dataclass
+class LoopData:
+    """Rows = the current embedding version's embedded images (failed ones left out)."""
+
+    emb: EmbeddingSet
+    ids: np.ndarray            # image id per row
+    X: np.ndarray              # (N, D) memmap view when every row is usable
+    y: np.ndarray              # class index, -1 unlabeled, -2 unsure/junk/skip
+    classes: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def load_loop_data(project: Project) -> LoopData:
+    """Embeddings of the usable rows with their current labels."""
+    emb = load_embeddings(project)
+    ok = np.flatnonzero(emb.ok)
+    if ok.size < 2:
+        raise ClassKitError("fewer than two embedded images: run `classkit embed` first")
+    X = emb.vectors if ok.size == len(emb) else emb.vectors[ok]
+    ids = emb.ids[ok]
+    classes = [c.name for c in project.classes()]
+    if len(classes) < 2:
+        raise ClassKitError("the project needs at least two classes: add them with `classkit classes`")
+    return LoopData(emb, ids, X, label_arrays(project, ids, classes), classes)
+
+
+def dup_groups_for(project: Project, ids: np.ndarray) -> np.ndarray:
+    """Near-duplicate group per row of ``ids`` (-1 none), from the cached kNN graph."""
+    g_ids, groups = duplicate_groups(project)
+    out = np.full(len(ids), -1, np.int64)
+    pos = np.searchsorted(g_ids, ids)
+    pos = np.minimum(pos, max(len(g_ids) - 1, 0))
+    hit = g_ids[pos] == ids if len(g_ids) else np.zeros(len(ids), bool)
+    out[hit] = groups[pos[hit]]
+    return out
+
+
+def splits_for(project: Project, data: LoopData, seed: int = 0) -> np.ndarray:
+    """Assign splits to newly labeled images (existing ones never move), then load them."""
+    assign_splits(project, seed=seed, groups=(data.ids, dup_groups_for(project, data.ids)))
+    return load_splits(project, data.ids)

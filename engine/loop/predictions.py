@@ -1,0 +1,122 @@
+"""Calibrated predictions over every embedded image, stored as a ``predictions`` version.
+
+A version folder holds ``ids.npy`` (image ids), ``probs.npy`` (float32, rows = ids,
+columns = classes as listed in ``manifest.json``) and the manifest (classes, temperature,
+the train and embedding versions it came from). Predicting 1M rows streams the embedding
+memmap in chunks.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ClassKitError
+from ..fsutil import write_json_atomic
+from ..jobs import CancelToken, ProgressFn, no_progress
+from ..learn.heads import Head, predict_proba
+from ..project import Project
+
+STAGE = "predictions"
+CHUNK = 65536
+
+
+@dataclass
+class Predictions:
+    version: str
+    path: Path
+    ids: np.ndarray
+    probs: np.ndarray
+    classes: list[str]
+    manifest: dict[str, Any]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probs.argmax(1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probs.max(1)
+
+    def aligned(self, ids: np.ndarray) -> np.ndarray | None:
+        """Probabilities for ``ids`` (rows in that order), or None if any id is missing."""
+        pos = np.searchsorted(self.ids, ids)
+        pos = np.minimum(pos, max(len(self.ids) - 1, 0))
+        if len(self.ids) == 0 or not np.array_equal(self.ids[pos], ids):
+            return None
+        return np.asarray(self.probs[pos], np.float32)
+
+
+def write_predictions(project: Project, head: Head, temperature: float, X: np.ndarray,
+                      ids: np.ndarray, classes: list[str], meta: dict[str, Any],
+                      progress: ProgressFn = no_progress,
+                      cancel: CancelToken | None = None) -> tuple[str, Path]:
+    """Predict every row of ``X`` and save a new predictions version (made current)."""
+    cancel = cancel or CancelToken()
+    ids = np.asarray(ids, np.int64)
+    if len(ids) > 1 and not (np.diff(ids) > 0).all():
+        raise ClassKitError("prediction ids must be sorted and unique")
+    version, folder = project.new_version_dir(STAGE)
+    probs = np.lib.format.open_memmap(folder / "probs.tmp.npy", "w+", np.float32,
+                                      (len(ids), len(classes)))
+    for lo in range(0, len(ids), CHUNK):
+        cancel.raise_if_cancelled()
+        probs[lo:lo + CHUNK] = predict_proba(head, np.asarray(X[lo:lo + CHUNK], np.float32), temperature)
+        progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")
+    probs.flush()
+    del probs
+    (folder / "probs.tmp.npy").replace(folder / "probs.npy")
+    np.save(folder / "ids.npy", ids)
+    manifest = {**meta, "classes": classes, "temperature": temperature, "count": int(len(ids))}
+    write_json_atomic(folder / "manifest.json", manifest)
+    project.register_artifact(STAGE, version, {k: v for k, v in manifest.items() if k != "classes"})
+    return version, folder
+
+
+def load_predictions(project: Project, version: str | None = None) -> Predictions:
+    """The current predictions version (or a named one), memory-mapped."""
+    if version is None:
+        folder = project.current_artifact(STAGE)
+        if folder is None:
+            raise ClassKitError("this project has no predictions yet: run `classkit train`")
+    else:
+        folder = project.root / "runs" / "classkit" / STAGE / version
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise ClassKitError(f"predictions {folder} are incomplete (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    return Predictions(folder.name, folder, np.load(folder / "ids.npy"),
+                       np.load(folder / "probs.npy", mmap_mode="r"), manifest["classes"], manifest)
+
+
+def current_predictions(project: Project) -> Predictions | None:
+    return None if project.current_artifact(STAGE) is None else load_predictions(project)
+
+
+def prediction_rows(project: Project, only_unlabeled: bool = True) -> list[dict[str, Any]]:
+    """``id, path, predicted, confidence`` per image (unlabeled ones by default)."""
+    pred = load_predictions(project)
+    labeled = {int(r[0]) for r in project.db.execute("SELECT image_id FROM current_labels")}
+    paths = dict(project.db.execute("SELECT id, path FROM images").fetchall())
+    best, conf = pred.predicted, pred.confidence
+    out = []
+    for i, image_id in enumerate(pred.ids.tolist()):
+        if only_unlabeled and image_id in labeled:
+            continue
+        out.append({"id": image_id, "path": str(project.paths.resolve(paths[image_id])),
+                    "predicted": pred.classes[int(best[i])], "confidence": round(float(conf[i]), 6)})
+    return out
+
+
+def write_predictions_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """``id,path,predicted,confidence`` CSV, written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, ["id", "path", "predicted", "confidence"])
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

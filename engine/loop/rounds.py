@@ -1,0 +1,83 @@
+"""``train_round``: one round of the learning loop on a project, recorded in the ledger.
+
+Reads the current embeddings and labels, assigns splits to newly labeled images, fits and
+calibrates the head (:func:`.core.fit_round`), saves a ``train`` version (checkpoint,
+metrics, calibration, out-of-fold label-error scores), predicts every embedded image into
+a ``predictions`` version, computes the stop signals and appends the round to the ledger.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..fsutil import write_json_atomic
+from ..jobs import CancelToken, ProgressFn, no_progress
+from ..labels.events import label_diff, label_snapshot
+from ..learn.checkpoint import save_checkpoint
+from ..learn.heads import HeadConfig
+from ..project import Project
+from .core import fit_round
+from .data import load_loop_data, splits_for
+from .ledger import list_rounds, record_round
+from .predictions import write_predictions
+from .signals import stop_signals
+
+STAGE = "train"
+
+
+def _macro_f1(metrics: dict[str, Any]) -> float | None:
+    val = metrics.get("val")
+    return None if val is None else float(val["macro"]["f1"])
+
+
+def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
+                overrides: dict[str, Any] | None = None, progress: ProgressFn = no_progress,
+                cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Train the next round; returns its ledger entry (round number, versions, metrics...)."""
+    cancel = cancel or CancelToken()
+    t0 = time.perf_counter()
+    data = load_loop_data(project)
+    split = splits_for(project, data, seed=seed)
+    config = HeadConfig.from_dict({**(overrides or {}), "kind": head, "seed": seed})
+    fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
+                    progress=progress, cancel=cancel)
+    cancel.raise_if_cancelled()
+    version, folder = project.new_version_dir(STAGE)
+    meta = {"classes": data.classes, "embedding_version": data.emb.version,
+            "dim": int(data.X.shape[1]), "head": config.to_dict()}
+    save_checkpoint(folder / "head.pt", fit.head, fit.temperature, meta)
+    if fit.oof_probs is not None:
+        np.save(folder / "oof_ids.npy", data.ids[fit.labeled_rows])
+        np.save(folder / "oof_probs.npy", fit.oof_probs)
+        np.save(folder / "suspect_scores.npy", fit.suspect_scores)
+        np.save(folder / "suspect_mask.npy", fit.suspect_mask)
+    write_json_atomic(folder / "metrics.json", {"metrics": fit.metrics, "calibration": fit.calibration,
+                                                "timings": fit.timings, "history": fit.head.history_})
+    params = {"embedding_version": data.emb.version, "head": head, "seed": seed,
+              "temperature": fit.temperature}
+    project.register_artifact(STAGE, version, params)
+    pred_version, _ = write_predictions(project, fit.head, fit.temperature, data.X, data.ids, data.classes,
+                                        {"train_version": version, "embedding_version": data.emb.version},
+                                        progress=progress, cancel=cancel)
+    previous = list_rounds(project)
+    before = previous[-1]["labels"].get("snapshot", {}) if previous else {}
+    snapshot = label_snapshot(project)
+    history = [_macro_f1(r["metrics"]) for r in previous] + [_macro_f1(fit.metrics)]
+    metrics = {**fit.metrics, "temperature": fit.temperature,
+               "calibration": {k: v for k, v in fit.calibration.items() if k != "after_bins"},
+               "timings": fit.timings}
+    signals = stop_signals(project, history)
+    number = record_round(
+        project, embedding_version=data.emb.version, train_version=version,
+        prediction_version=pred_version,
+        labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
+        settings={"head": config.to_dict(), "folds": folds, "seed": seed},
+        metrics=metrics, signals=signals)
+    return {"round": number,
+            "train_version": version, "prediction_version": pred_version,
+            "embedding_version": data.emb.version, "temperature": fit.temperature,
+            "metrics": fit.metrics, "calibration": fit.calibration,
+            "signals": signals,
+            "seconds": round(time.perf_counter() - t0, 3)}

@@ -1,0 +1,152 @@
+"""``select_for_project``: the next labeling batch for a project, saved in ``batches``.
+
+Gathers what the strategies read, all aligned to the current embedding rows: calibrated
+probabilities (only when the current predictions come from the same embedding version),
+the over-clusters (computed now when missing or stale), typicality (mean similarity to the
+kNN-graph neighbours), near-duplicate groups, label-error suspects from the latest round's
+out-of-fold heads, and per-cluster disagreement. The batch, each pick's reason and score,
+and its composition are stored; the batch's novelty (mean cosine distance of the picks
+to the labeled set) feeds the stop signals.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ClassKitError
+from ..jobs import CancelToken, ProgressFn, no_progress
+from ..project import Project
+from ..select.context import SelectionContext
+from ..select.recipe import DEFAULT_WEIGHTS, select_batch
+from ..similarity.clusters import Clustering, refresh_stats
+from ..similarity.project_layer import cluster_project, ensure_graph
+from .data import LoopData, dup_groups_for, load_loop_data
+from .ledger import current_round
+from .predictions import current_predictions
+
+
+def _align(src_ids: np.ndarray, values: np.ndarray, ids: np.ndarray, fill: Any) -> np.ndarray:
+    out = np.full((len(ids),) + values.shape[1:], fill, dtype=values.dtype)
+    if len(src_ids) == 0:
+        return out
+    pos = np.clip(np.searchsorted(src_ids, ids), 0, len(src_ids) - 1)
+    hit = src_ids[pos] == ids
+    out[hit] = values[pos[hit]]
+    return out
+
+
+def _clusters(project: Project, data: LoopData, progress: ProgressFn,
+              cancel: CancelToken) -> tuple[np.ndarray, str]:
+    folder = project.current_artifact("clusters")
+    params = {}
+    if folder is not None and (Path(folder) / "clusters.json").is_file():
+        params = json.loads((Path(folder) / "clusters.json").read_text()).get("params", {})
+    if folder is None or params.get("embedding_version") != data.emb.version:
+        cluster_project(project, progress=progress, cancel=cancel)
+        folder = project.current_artifact("clusters")
+    assert folder is not None
+    cl = Clustering.load(Path(folder))
+    return _align(np.asarray(cl.ids), np.asarray(cl.assign, np.int64), data.ids, -1), Path(folder).name
+
+
+def _suspects(project: Project, ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    folder = project.current_artifact("train")
+    if folder is None or not (Path(folder) / "oof_ids.npy").is_file():
+        return None, None
+    oof_ids = np.load(Path(folder) / "oof_ids.npy")
+    scores = _align(oof_ids, np.load(Path(folder) / "suspect_scores.npy").astype(np.float64), ids, np.nan)
+    mask = _align(oof_ids, np.load(Path(folder) / "suspect_mask.npy").astype(bool), ids, False)
+    return scores, mask
+
+
+def _novelty(X: np.ndarray, picks: np.ndarray, labeled: np.ndarray, chunk: int = 65536) -> float | None:
+    """Mean cosine distance of ``picks`` to their nearest labeled row."""
+    if len(picks) == 0 or len(labeled) == 0:
+        return None
+    q = np.asarray(X[picks], np.float32)
+    best = np.full(len(picks), -np.inf, np.float32)
+    for lo in range(0, len(labeled), chunk):
+        best = np.maximum(best, (q @ np.asarray(X[labeled[lo:lo + chunk]], np.float32).T).max(1))
+    return float(np.mean(1.0 - best))
+
+
+def build_context(project: Project, data: LoopData, seed: int = 0, progress: ProgressFn = no_progress,
+                  cancel: CancelToken | None = None) -> tuple[SelectionContext, dict[str, Any]]:
+    """The selection inputs for the current state of ``project`` and where they came from."""
+    cancel = cancel or CancelToken()
+    sources: dict[str, Any] = {"embedding_version": data.emb.version}
+    pred = current_predictions(project)
+    probs = None
+    if pred is not None and pred.manifest.get("embedding_version") == data.emb.version \
+            and pred.classes == data.classes:
+        probs = pred.aligned(data.ids)
+        sources["prediction_version"] = pred.version if probs is not None else None
+    graph = ensure_graph(project, progress=progress, cancel=cancel)
+    typicality = _align(np.asarray(graph.ids), np.asarray(graph.sims, np.float32).mean(1), data.ids, np.nan)
+    assign, sources["clusters_version"] = _clusters(project, data, progress, cancel)
+    scores, mask = _suspects(project, data.ids)
+    disagreement = None
+    if probs is not None:
+        k = int(assign.max()) + 1
+        y_for_stats = np.where(data.y >= 0, data.y, -1)
+        disagreement = refresh_stats(np.maximum(assign, 0), y_for_stats, probs.argmax(1),
+                                     n_clusters=k).disagreement
+    ctx = SelectionContext(X=data.X, y=data.y, probs=probs, clusters=assign, typicality=typicality,
+                           dup_group=dup_groups_for(project, data.ids), suspects=scores,
+                           suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
+    return ctx, sources
+
+
+def select_for_project(project: Project, budget: int, weights: dict[str, float] | None = None,
+                       cap_per_cluster: int | None = None, min_per_class: int | None = None,
+                       seed: int = 0, progress: ProgressFn = no_progress,
+                       cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Pick, store and return a batch: ``batch`` (id), ``items`` and ``composition``."""
+    if budget < 1:
+        raise ClassKitError(f"--budget must be at least 1, got {budget}")
+    t0 = time.perf_counter()
+    data = load_loop_data(project)
+    ctx, sources = build_context(project, data, seed, progress, cancel)
+    result = select_batch(ctx, budget, weights=weights, cap_per_cluster=cap_per_cluster,
+                          min_per_class=min_per_class, progress=progress, cancel=cancel)
+    rows = np.asarray(result.rows, np.int64)
+    composition = _named_composition(result.composition, data.classes)
+    labeled_rows = np.flatnonzero(data.y >= 0)
+    novelty = _novelty(data.X, rows[data.y[rows] == -1], labeled_rows)
+    composition["novelty"] = None if novelty is None else round(novelty, 6)
+    settings = {"budget": budget, "weights": weights or DEFAULT_WEIGHTS, "cap_per_cluster": cap_per_cluster,
+                "min_per_class": min_per_class, "seed": seed, **sources}
+    paths = dict(project.db.execute("SELECT id, path FROM images").fetchall())
+    items = []
+    with project.transaction() as con:
+        batch_id = int(con.execute(
+            "INSERT INTO batches(round, created_at, settings, composition) VALUES (?,?,?,?)",
+            (current_round(project), time.time(), json.dumps(settings, sort_keys=True),
+             json.dumps(composition, sort_keys=True))).lastrowid or 0)
+        for rank, (row, reason, score, detail) in enumerate(zip(rows.tolist(), result.reasons,
+                                                                 result.scores.tolist(), result.details,
+                                                                 strict=True)):
+            image_id = int(data.ids[row])
+            stored_reason = f"{reason}:{detail}" if detail else reason
+            con.execute("INSERT INTO batch_items(batch_id, rank, image_id, reason, score) VALUES (?,?,?,?,?)",
+                        (batch_id, rank, image_id, stored_reason, float(score)))
+            items.append({"id": image_id, "path": str(project.paths.resolve(paths[image_id])),
+                          "reason": reason, "detail": detail, "score": round(float(score), 6),
+                          "labeled": bool(data.y[row] >= 0)})
+    return {"batch": batch_id, "round": current_round(project), "items": items,
+            "composition": composition, "settings": settings,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _named_composition(comp: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    out = dict(comp)
+    if "by_predicted" in out:
+        out["by_predicted"] = {(classes[int(k)] if 0 <= int(k) < len(classes) else str(k)): v
+                               for k, v in out["by_predicted"].items()}
+    if "by_cluster" in out:
+        out["by_cluster"] = {str(k): v for k, v in out["by_cluster"].items()}
+    return out

@@ -1,0 +1,118 @@
+"""The learning loop on a real small project: labels → train → predict → select → ledger."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classkit.engine.demo import CLASSES, make_demo_data
+from classkit.engine.embed.job import embed_project
+from classkit.engine.embed.spec import resolve_model
+from classkit.engine.errors import ClassKitError
+from classkit.engine.ingest.pipeline import ingest
+from classkit.engine.labels.events import add_labels
+from classkit.engine.learn.checkpoint import load_checkpoint
+from classkit.engine.loop.ledger import get_round, list_rounds, restore_round
+from classkit.engine.loop.predictions import load_predictions, prediction_rows
+from classkit.engine.loop.rounds import train_round
+from classkit.engine.loop.selection import select_for_project
+from classkit.engine.project import Project
+
+
+def _truth(project: Project) -> dict[int, str]:
+    return {int(i): Path(p).parent.name for i, p in project.db.execute("SELECT id, path FROM images")}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """30 images per class, ingested as an unlabeled folder and embedded (squeezenet)."""
+    base = tmp_path_factory.mktemp("loop")
+    tree = make_demo_data(base / "data", per_class=30)["imagefolder"]
+    project = Project.create(base / "p", classes=list(CLASSES))
+    ingest(project, [tree])  # plain folder: no labels imported
+    embed_project(project, resolve_model("squeezenet1.1"))
+    yield project
+    project.close()
+
+
+def _label(project: Project, per_class: int) -> None:
+    truth = _truth(project)
+    for name in CLASSES:
+        ids = sorted(i for i, c in truth.items() if c == name)[:per_class]
+        add_labels(project, ids, name)
+
+
+def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
+    project = shapes
+    with pytest.raises(ClassKitError, match="at least two classes"):
+        train_round(project)
+    cold = select_for_project(project, 12, seed=3)
+    assert cold["composition"]["cold_start"] and len(cold["items"]) == 12
+    assert {i["reason"] for i in cold["items"]} <= {"diversity", "representativeness", "audit"}
+    assert len({i["id"] for i in cold["items"]}) == 12
+    stored = project.db.execute("SELECT COUNT(*) FROM batch_items WHERE batch_id=?",
+                                (cold["batch"],)).fetchone()[0]
+    assert stored == 12
+
+    _label(project, 20)  # 60 labeled of 90
+    r1 = train_round(project, seed=0)
+    assert r1["round"] == 1
+    m = r1["metrics"]
+    assert m["n_train"] + m["n_val"] + m["n_test"] == 60
+    assert m["val"]["accuracy"] >= 0.8  # three clearly different shapes
+    assert r1["calibration"]["temperature"] > 0
+    assert {"before", "after"} <= set(r1["calibration"])
+    # predictions cover every embedded image; the CSV rows are the unlabeled ones
+    pred = load_predictions(project)
+    assert len(pred.ids) == 90 and np.allclose(np.asarray(pred.probs).sum(1), 1, atol=1e-4)
+    rows = prediction_rows(project)
+    assert len(rows) == 30 and {"id", "path", "predicted", "confidence"} == set(rows[0])
+    truth = _truth(project)
+    assert np.mean([truth[r["id"]] == r["predicted"] for r in rows]) >= 0.8
+    # the checkpoint loads safely and reproduces the stored probabilities
+    ckpt = project.current_artifact("train") / "head.pt"
+    head, temp, meta = load_checkpoint(ckpt)
+    assert meta["classes"] == list(CLASSES) and temp == pytest.approx(r1["temperature"])
+
+    batch = select_for_project(project, 15, cap_per_cluster=4, seed=1)
+    comp = batch["composition"]
+    assert not comp["cold_start"] and len(batch["items"]) == 15
+    assert all(n <= 4 for n in comp["by_cluster"].values())
+    labeled = {int(i) for (i,) in project.db.execute("SELECT image_id FROM current_labels")}
+    for item in batch["items"]:  # only audits may re-show a labeled image (a label suspect)
+        assert item["id"] not in labeled or item["reason"] == "audit"
+    assert comp["novelty"] is not None and comp["novelty"] >= 0
+    assert sum(comp["by_reason"].values()) == 15
+
+    _label(project, 25)
+    r2 = train_round(project, seed=0)
+    assert r2["round"] == 2
+    ledger = list_rounds(project)
+    assert [r["round"] for r in ledger] == [1, 2]
+    assert ledger[1]["labels"]["diff"]["total"] == 15
+    assert ledger[1]["labels"]["snapshot"]["labeled"] == 75
+    assert set(ledger[1]["signals"]) >= {"val_plateau", "audit_agreement", "novelty", "suggest_stop"}
+    restore_round(project, 1)
+    assert project.current_artifact("train").name == r1["train_version"]
+    assert load_predictions(project).version == r1["prediction_version"]
+    assert get_round(project, 2)["train_version"] == r2["train_version"]  # nothing lost
+    with pytest.raises(ClassKitError, match="no round 7"):
+        restore_round(project, 7)
+    restore_round(project, 2)
+
+
+def test_training_is_reproducible(shapes: Project) -> None:
+    project = shapes
+    if not list_rounds(project):
+        _label(project, 20)
+    a = train_round(project, seed=5, folds=0)
+    pa = np.asarray(load_predictions(project).probs).copy()
+    b = train_round(project, seed=5, folds=0)
+    pb = np.asarray(load_predictions(project).probs)
+    assert a["train_version"] != b["train_version"]
+    np.testing.assert_array_equal(pa, pb)
+    assert json.dumps(a["metrics"], sort_keys=True) == json.dumps(b["metrics"], sort_keys=True) or \
+        a["metrics"]["val"] == b["metrics"]["val"]
