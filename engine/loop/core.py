@@ -82,7 +82,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     head = Head(config).fit(_rows(X, fit_rows), y[fit_rows], *stop_on, n_classes=n_classes,
                             progress=progress, cancel=cancel)
     timings["train_s"] = round(time.perf_counter() - t0, 3)
-    metrics: dict[str, Any] = {"n_train": int(len(fit_rows)), "n_val": int(len(va)),
+    metrics: dict[str, Any] = {"n_train": int(len(tr)), "n_val": int(len(va)), "fit_rows": int(len(fit_rows)),
                                "n_test": int(len(te)), "epochs": int(head.epochs_),
                                "best_epoch": int(head.best_epoch_),
                                "early_stopping": bool(stop_on[0] is not None)}

@@ -1,0 +1,75 @@
+"""`classkit train / predict / select / rounds` end to end on a small real project."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from classkit.cli.main import main
+from classkit.engine.demo import CLASSES, make_demo_data
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+@pytest.fixture(scope="module")
+def labeled_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("loopcli")
+    tree = make_demo_data(base / "data", per_class=24)["imagefolder"]
+    proj = base / "p"
+    assert main(["init", str(proj), "--classes", ",".join(CLASSES)]) == 0
+    assert main(["ingest", str(proj), str(tree), "--json"]) == 0
+    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    rows = ["path,label"] + [f"{p},{p.parent.name}" for name in CLASSES
+                             for p in sorted((tree / name).glob("*.jpg"))[:16]]
+    (base / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["label", str(proj), "--csv", str(base / "labels.csv"), "--source", "manual",
+                 "--json"]) == 0
+    return proj
+
+
+def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    proj = str(labeled_project)
+    out = run_json(capsys, "train", proj, "--folds", "3")
+    assert out["round"] == 1 and out["metrics"]["n_train"] + out["metrics"]["n_val"] \
+        + out["metrics"]["n_test"] == 48
+    assert out["temperature"] > 0 and "signals" in out
+
+    csv_path = tmp_path / "pred.csv"
+    pred = run_json(capsys, "predict", proj, "--out", str(csv_path))
+    assert pred["count"] == 24 and pred["out"] == str(csv_path)
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24 and list(rows[0]) == ["id", "path", "predicted", "confidence"]
+    assert sum(Path(r["path"]).parent.name == r["predicted"] for r in rows) >= 20
+    assert all(0 < float(r["confidence"]) <= 1 for r in rows)
+
+    sel = run_json(capsys, "select", proj, "--budget", "9", "--weights", "0.5,0.3,0.1,0.1",
+                   "--cap-per-cluster", "3")
+    assert set(sel) >= {"batch", "items", "composition"}
+    assert len(sel["items"]) == 9 and len({i["id"] for i in sel["items"]}) == 9
+    assert set(sel["items"][0]) >= {"id", "path", "reason", "score"}
+    assert sum(sel["composition"]["by_reason"].values()) == 9
+
+    assert main(["select", proj, "--budget", "5", "--weights", "1,2"]) == 1
+    assert "--weights" in capsys.readouterr().err
+    assert main(["select", proj, "--budget", "0"]) == 1
+    capsys.readouterr()
+
+    run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0")
+    ledger = run_json(capsys, "rounds", proj)["rounds"]
+    assert [r["round"] for r in ledger] == [1, 2]
+    assert ledger[1]["settings"]["head"]["kind"] == "mlp"
+    restored = run_json(capsys, "rounds", proj, "--restore", "1")
+    assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
+    assert main(["rounds", proj, "--restore", "9"]) == 1
+    assert "no round 9" in capsys.readouterr().err
+    # human-readable forms run too
+    assert main(["rounds", proj]) == 0 and "round   1" in capsys.readouterr().out
