@@ -18,7 +18,8 @@ float32 that is 1.5 GB (~60 ms at the ~26 GB/s two threads get here), so 500 pic
   Plain projected greedy is 6-12% worse on the covering radius (measured): the minimum over
   many noisy projected distances systematically underestimates the outliers. Measured here
   (benchmarks/kernels.py): radius within ~1-2% of exact greedy, ~6-15 exact row reads per
-  candidate over 500 picks. Seeds cost one pass each; more than ``MAX_SEEDS`` are thinned.
+  candidate over 500 picks. Seeds are folded in by chunked matrix products (cost ~ n x seeds
+  x 48); more than ``MAX_SEEDS`` are first thinned by k-center among themselves.
 
 Each pick costs one fused, parallel pass (update + argmax). Chunks are fixed by
 size, not by thread count, so results do not depend on the number of threads. Numba keeps its
@@ -172,6 +173,26 @@ def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg
 
 
 @njit(parallel=True, cache=True, fastmath=True)
+def _seed_exact(G, sqz, sqs, lo, a, margin, X, rows, S, lut, e):  # noqa: ANN001
+    # G: projected dot products of rows lo.. with every seed; update a, and e by the exact
+    # distance to each projected-competitive seed. Returns how many exact distances.
+    counts = np.zeros(G.shape[0], np.int64)
+    for r in prange(G.shape[0]):
+        i = lo + r
+        if e[i] < 0:
+            continue
+        amin = a[i]
+        for j in range(G.shape[1]):
+            amin = min(amin, sqz[r] + sqs[j] - 2 * G[r, j])
+        a[i] = amin
+        for j in range(G.shape[1]):
+            if sqz[r] + sqs[j] - 2 * G[r, j] <= amin * margin:
+                counts[r] += 1
+                e[i] = min(e[i], _dist2(X, rows[i], S[j], lut))
+    return counts.sum()
+
+
+@njit(parallel=True, cache=True, fastmath=True)
 def _project(X, rows, perm, sign, group, inv, lut, scale, out):  # noqa: ANN001
     k = out.shape[1]
     for i in prange(rows.size):
@@ -251,6 +272,30 @@ def _setup(X: np.ndarray, seeds: Any, candidates: Any, mindist: Any) -> tuple:
     return rows, seeds, e
 
 
+def _init_from_seeds(X: np.ndarray, Xv: np.ndarray, lut: np.ndarray, rows: np.ndarray,
+                     seeds: np.ndarray, e: np.ndarray, proj: tuple | None, cancel: Any) -> int:
+    """Fold the seeds into ``e`` (and ``a``) with chunked matrix products instead of one pass
+    per seed. Exact mode: exact distances. Project mode: projected distances, then exact ones
+    to the competitive seeds only. Returns the number of exact row-seed distances."""
+    S = np.asarray(X[seeds], dtype=np.float32)
+    step = max(1024, (1 << 23) // max(seeds.size, 1))  # ~32 MB of distances per chunk
+    count = 0
+    for lo in range(0, rows.size, step):
+        hi = min(rows.size, lo + step)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if proj is None:
+            d = np.maximum(2 - 2 * (np.asarray(X[rows[lo:hi]], np.float32) @ S.T).max(axis=1), 0)
+            np.minimum(e[lo:hi], d, out=e[lo:hi], where=e[lo:hi] >= 0)
+            count += hi - lo  # each row read once per chunk
+        else:
+            Z, Zs, a, margin = proj
+            zf, zs = Z[lo:hi].astype(np.float32), Zs.astype(np.float32)
+            count += int(_seed_exact(zf @ zs.T, (zf * zf).sum(1), (zs * zs).sum(1), lo, a, margin,
+                                     Xv, rows, S, lut, e))
+    return count
+
+
 def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = None,
                    mindist: Any = None, reduce: str = "auto", random_state: int = 0,
                    cancel: Any = None, stats: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -289,8 +334,8 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
         a = np.where(e < _BIG, np.maximum(e, 0) * scale**2 * PROJ_DIMS / D, _BIG).astype(np.float32)
         margin, slack = np.float32(1 + MARGIN), np.float32((1 - SLACK) ** 2)
         pend = np.full(n, np.iinfo(np.int32).max, np.int32)
-        C = np.empty((seeds.size + budget, D), np.float32)
-        Zc = np.empty((seeds.size + budget, PROJ_DIMS), np.int8)
+        C = np.empty((budget, D), np.float32)
+        Zc = np.empty((budget, PROJ_DIMS), np.int8)
 
     def center(r: int) -> np.ndarray:
         return np.asarray(X[r], dtype=np.float32)
@@ -307,12 +352,9 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
         st["passes"] += 1
 
     applied = False
-    if budget:
-        for s_i, s in enumerate(seeds):
-            if cancel is not None and s_i % 64 == 0:
-                cancel.raise_if_cancelled()
-            apply(center(s), Zs[s_i] if reduce == "project" else None)
-            applied = True
+    if budget and seeds.size:
+        proj = (Z, Zs, a, margin) if reduce == "project" else None
+        st["exact_rows"] += _init_from_seeds(X, Xv, lut, rows, seeds, e, proj, cancel)
     picks, dists = [], []
     for t in range(budget):
         if cancel is not None and t % 16 == 0:
