@@ -3,7 +3,9 @@
 Decisions (documented defaults):
 
 * Quotas come from the weights by largest remainder. Cold start (no model, or fewer than two
-  classes labeled): uncertainty's share goes 2/3 to diversity and 1/3 to representativeness,
+  classes labeled): uncertainty's share goes 1/3 to diversity and 2/3 to representativeness
+  (typical members of uncovered clusters teach a first model more than far-flung outliers;
+  measured in benchmarks/al_simulation.py),
   and audit keeps only its random part (no suspects, no disagreement clusters).
 * Fixed order ``audit, representativeness, uncertainty, diversity``: audit first so its random
   part is not biased by the others, diversity last so its k-center is seeded with everything
@@ -38,7 +40,7 @@ from .strategies import STRATEGIES, Audit, Diversity, Uncertainty
 
 DEFAULT_WEIGHTS = {"uncertainty": 0.40, "diversity": 0.35, "representativeness": 0.15, "audit": 0.10}
 ORDER = ("audit", "representativeness", "uncertainty", "random", "diversity")
-COLD_SPLIT = {"diversity": 2 / 3, "representativeness": 1 / 3}
+COLD_SPLIT = {"diversity": 1 / 3, "representativeness": 2 / 3}
 SWAP_ORDER = ("diversity", "representativeness", "uncertainty")
 
 

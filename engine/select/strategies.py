@@ -115,16 +115,24 @@ class Uncertainty:
 class Diversity:
     """Greedy k-center (farthest-first) in embedding space, seeded with every seen row
     (labeled or marked) plus ``taken``. Cold start (nothing seen or taken): starts from the
-    most typical candidate, or a seeded random one. Score: distance to the seeds at pick time."""
+    most typical candidate, or a seeded random one. Score: distance to the seeds at pick time.
+
+    Outlier guard: farthest-first loves outliers (blurred, cut-off, odd crops), which teach a
+    classifier little. With typicality known and plenty of candidates, candidates below the
+    ``min_typicality`` quantile are left out (benchmarks/al_simulation.py: +4 points of test
+    accuracy at 100 labels, +1 at 400, on Fashion-MNIST). 0 disables it."""
 
     name = "diversity"
 
-    def __init__(self, reduce: str = "auto", cancel: Any = None):
-        self.reduce, self.cancel = reduce, cancel
+    def __init__(self, reduce: str = "auto", cancel: Any = None, min_typicality: float = 0.3):
+        self.reduce, self.cancel, self.min_typicality = reduce, cancel, min_typicality
 
     def query(self, ctx: SelectionContext, candidates: np.ndarray, batch_size: int,
               taken: np.ndarray | None = None) -> Picks:
         cands, taken, B = _prepare(candidates, taken, batch_size)
+        if self.min_typicality > 0 and ctx.typicality is not None and cands.size > 4 * B:
+            t = np.nan_to_num(np.asarray(ctx.typicality[cands], np.float64), nan=-np.inf)
+            cands = cands[t >= np.quantile(t, self.min_typicality)]
         if B == 0:
             return Picks.empty()
         seeds = np.union1d(np.flatnonzero(ctx.seen_mask), taken)

@@ -93,6 +93,22 @@ def test_diversity_cold_start_uses_most_typical() -> None:
     assert len(set(ctx.clusters[p.rows].tolist())) >= 10  # spread over the blobs
 
 
+def test_diversity_leaves_out_outliers() -> None:
+    ctx = make_ctx(with_model=False)
+    rng = np.random.default_rng(5)
+    out = rng.choice(ctx.unlabeled(), 40, replace=False)  # far-flung rows, marked atypical
+    X = ctx.X.copy()
+    X[out] = rng.standard_normal((40, X.shape[1])).astype(np.float32) * 5
+    X[out] /= np.linalg.norm(X[out], axis=1, keepdims=True)
+    typ = np.asarray(ctx.typicality).copy()
+    typ[out] = -1.0
+    ctx.X, ctx.typicality = X, typ
+    guarded = Diversity().query(ctx, ctx.unlabeled(), 30)
+    assert not set(guarded.rows.tolist()) & set(out.tolist())
+    plain = Diversity(min_typicality=0).query(ctx, ctx.unlabeled(), 30)
+    assert len(set(plain.rows.tolist()) & set(out.tolist())) >= 10  # what the guard prevents
+
+
 def test_representativeness_prefers_uncovered_dense_clusters() -> None:
     ctx = make_ctx()
     ctx.y[:] = -1
