@@ -11,15 +11,17 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ClassKitError
 from ..fsutil import write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
-from ..learn.heads import Head, predict_proba
 from ..project import Project
+
+if TYPE_CHECKING:  # torch loads only when predicting, not when the app reads predictions
+    from ..learn.heads import Head
 
 STAGE = "predictions"
 CHUNK = 65536
@@ -56,6 +58,8 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
                       progress: ProgressFn = no_progress,
                       cancel: CancelToken | None = None) -> tuple[str, Path]:
     """Predict every row of ``X`` and save a new predictions version (made current)."""
+    from ..learn.heads import predict_proba
+
     cancel = cancel or CancelToken()
     ids = np.asarray(ids, np.int64)
     if len(ids) > 1 and not (np.diff(ids) > 0).all():
