@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml setup.py scripts/system-deps.sh
 
 run: setup
 	$(BIN)/classkit demo demo
+	$(BIN)/classkit gui demo/project
 
 lint: setup
 	$(BIN)/ruff check engine cli app models tests benchmarks

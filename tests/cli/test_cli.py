@@ -136,8 +136,12 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert status["labeled"] >= 120
     assert set(status["ingest_issues_by_reason"]) >= {"empty_file", "not_an_image", "truncated"}
     assert result["thumbnails"]["failed"] == 0
+    # the whole loop ran: map, clusters, a trained round, a first batch
+    assert result["map"]["count"] == result["embeddings"]["count"]
+    assert result["train"]["round"] == 1 and result["train"]["metrics"]["val"]["accuracy"] >= 0.8
+    assert 0 < len(result["batch"]["items"]) <= 20
     again = run_json(capsys, "demo", str(tmp_path / "demo"))
-    assert sum(r["added"] for r in again["ingest"]) == 0
+    assert sum(r["added"] for r in again["ingest"]) == 0 and again["train"]["round"] == 2
 
 
 def test_classes_add_edit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
