@@ -120,12 +120,19 @@ class Diversity:
     Outlier guard: farthest-first loves outliers (blurred, cut-off, odd crops), which teach a
     classifier little. With typicality known and plenty of candidates, candidates below the
     ``min_typicality`` quantile are left out (benchmarks/al_simulation.py: +4 points of test
-    accuracy at 100 labels, +1 at 400, on Fashion-MNIST). 0 disables it."""
+    accuracy at 100 labels, +1 at 400, on Fashion-MNIST). 0 disables it.
+
+    With a model, k-center covers only the ``uncertain_share`` most uncertain candidates
+    (margin): spread across the regions the model is unsure about rather than across
+    regions it already gets right (same benchmark: +1-2 points from 300 labels on; 1.0
+    disables it)."""
 
     name = "diversity"
 
-    def __init__(self, reduce: str = "auto", cancel: Any = None, min_typicality: float = 0.3):
-        self.reduce, self.cancel, self.min_typicality = reduce, cancel, min_typicality
+    def __init__(self, reduce: str = "auto", cancel: Any = None, min_typicality: float = 0.3,
+                 uncertain_share: float = 0.5):
+        self.reduce, self.cancel = reduce, cancel
+        self.min_typicality, self.uncertain_share = min_typicality, uncertain_share
 
     def query(self, ctx: SelectionContext, candidates: np.ndarray, batch_size: int,
               taken: np.ndarray | None = None) -> Picks:
@@ -133,6 +140,9 @@ class Diversity:
         if self.min_typicality > 0 and ctx.typicality is not None and cands.size > 4 * B:
             t = np.nan_to_num(np.asarray(ctx.typicality[cands], np.float64), nan=-np.inf)
             cands = cands[t >= np.quantile(t, self.min_typicality)]
+        if self.uncertain_share < 1 and ctx.probs is not None and cands.size > 4 * B:
+            u = Uncertainty(measure="margin").scores(ctx, cands)
+            cands = cands[u >= np.quantile(u, 1 - self.uncertain_share)]
         if B == 0:
             return Picks.empty()
         seeds = np.union1d(np.flatnonzero(ctx.seen_mask), taken)

@@ -109,6 +109,17 @@ def test_diversity_leaves_out_outliers() -> None:
     assert len(set(plain.rows.tolist()) & set(out.tolist())) >= 10  # what the guard prevents
 
 
+def test_diversity_with_a_model_covers_the_uncertain_half() -> None:
+    ctx = make_ctx()
+    cands = ctx.unlabeled()
+    u = Uncertainty(measure="margin").scores(ctx, cands)
+    sure = set(cands[u < np.quantile(u, 0.5)].tolist())
+    p = Diversity(min_typicality=0).query(ctx, cands, 40)
+    assert len(p.rows) == 40 and not set(p.rows.tolist()) & sure
+    everywhere = Diversity(min_typicality=0, uncertain_share=1.0).query(ctx, cands, 40)
+    assert set(everywhere.rows.tolist()) & sure
+
+
 def test_representativeness_prefers_uncovered_dense_clusters() -> None:
     ctx = make_ctx()
     ctx.y[:] = -1
