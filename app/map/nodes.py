@@ -16,6 +16,7 @@ from PySide6.QtQuick import (QQuickWindow, QSGGeometry, QSGGeometryNode, QSGNode
                               QSGTexture)
 
 from classkit.engine.mapview.lod import VERTEX_DTYPE
+from classkit.engine.mapview.splat import splat
 
 from .material import PointMaterial
 
@@ -72,3 +73,17 @@ def texture_node(window: QQuickWindow, image: QImage, rect: tuple[float, float, 
     x0, y0, x1, y1 = rect
     node.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
     return node, tex
+
+
+def splat_image(view: tuple[float, float, float, float], size: tuple[int, int], layers: list[
+        tuple[np.ndarray, float, float]]) -> QImage:
+    """Software-backend fallback: the points of ``layers`` ((vertices, diameter px, ring))
+    rasterised into an image covering ``view`` (data coords) at ``size`` pixels."""
+    w, h = max(int(size[0]), 1), max(int(size[1]), 1)
+    x0, y0, x1, _ = view
+    s = w / max(x1 - x0, 1e-12)
+    img = np.zeros((h, w, 4), np.uint8)
+    for verts, diameter, ring in layers:
+        if len(verts):
+            splat(img, (verts["x"] - x0) * s, (verts["y"] - y0) * s, verts["rgba"], diameter, ring)
+    return image_from_rgba(img)

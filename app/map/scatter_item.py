@@ -17,19 +17,20 @@ import numpy as np
 from PySide6.QtCore import Property, QObject, QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QMatrix4x4
 from PySide6.QtQml import QmlElement
-from PySide6.QtQuick import QQuickItem, QSGNode, QSGTransformNode
+from PySide6.QtQuick import QQuickItem, QSGNode, QSGRendererInterface, QSGTransformNode
 
 from classkit.engine.mapview.layer import MapLayer
-from classkit.engine.mapview.lod import LodParams
+from classkit.engine.mapview.lod import VERTEX_DTYPE, LodParams
 
 from .material import PointMaterial
-from .nodes import image_from_rgba, points_node, texture_node
+from .nodes import image_from_rgba, points_node, splat_image, texture_node
 
 QML_IMPORT_NAME = "ClassKit.Map"
 QML_IMPORT_MAJOR_VERSION = 1
 
 IDLE_MS = 150
 MIN_ZOOM, MAX_ZOOM = 0.25, 20_000.0
+FIT = 0.86  # at zoom 1 the unit square spans this fraction of the shorter side
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classkit-map-lod")
 
 
@@ -67,6 +68,7 @@ class ScatterItem(QQuickItem):
         self._hl: QSGNode | None = None
         self._highlight: np.ndarray = np.zeros(0, np.int64)
         self._highlight_dirty = True
+        self._hl_version = 0
         self._lod_mode = "empty"
         self._drawn = 0
         self._materials = (PointMaterial(self._point_px), PointMaterial(self._point_px + 5, 0.3))
@@ -142,7 +144,7 @@ class ScatterItem(QQuickItem):
 
     # ---- view math ---------------------------------------------------------------------
     def _scale(self) -> float:
-        return self._zoom * 0.92 * max(min(self.width(), self.height()), 1.0)
+        return self._zoom * FIT * max(min(self.width(), self.height()), 1.0)
 
     def view_rect(self) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) of the view in data coordinates."""
@@ -181,7 +183,7 @@ class ScatterItem(QQuickItem):
             return
         p = self.mapToData(x, y)
         z = min(max(self._zoom * factor, MIN_ZOOM), MAX_ZOOM)
-        s = z * 0.92 * max(min(self.width(), self.height()), 1.0)
+        s = z * FIT * max(min(self.width(), self.height()), 1.0)
         self._set_view(p.x() - (x - self.width() / 2) / s, p.y() - (y - self.height() / 2) / s, z)
 
     @Slot()
@@ -277,6 +279,7 @@ class ScatterItem(QQuickItem):
         rows = self._model.highlight_rows() if self._model is not None else np.zeros(0, np.int64)
         self._highlight = np.asarray(rows, np.int64)
         self._highlight_dirty = True
+        self._hl_version += 1
         self.update()
 
     def _on_geometry(self) -> None:
@@ -345,7 +348,11 @@ class ScatterItem(QQuickItem):
     # ---- scenegraph -----------------------------------------------------------------------
     def updatePaintNode(self, old: QSGNode | None, _data: Any) -> QSGNode:  # noqa: N802
         root = old if isinstance(old, QSGTransformNode) else QSGTransformNode()
-        root.setMatrix(self._matrix())
+        software = (self.window().rendererInterface().graphicsApi()
+                    == QSGRendererInterface.GraphicsApi.Software)
+        # the software renderer loses textures under a scaling transform inside a clip:
+        # there everything is drawn in item pixels instead
+        root.setMatrix(QMatrix4x4() if software else self._matrix())
         dpr = self.window().effectiveDevicePixelRatio() if self.window() else 1.0
         self._materials[0].set_size(self._point_px, dpr)
         self._materials[1].set_size(self._point_px + 5, dpr)
@@ -357,13 +364,21 @@ class ScatterItem(QQuickItem):
             for group in (self._main, self._hl):
                 group.setFlag(QSGNode.Flag.OwnedByParent, False)
                 root.appendChildNode(group)
+        if software:                      # no custom geometry there: redraw an image per view
+            shown = (*shown, self.view_rect(), self._hl_version)
         if shown != self._shown:          # what the view draws changed: rebuild the main nodes
             self._main.removeAllChildNodes()
             self._nodes = []
             if mode == "density" and self._plan is not None:
-                tex_node, tex = texture_node(self.window(), self._plan["image"], self._plan["rect"])
+                rect = self._plan["rect"]
+                if software:
+                    a, b = self.mapFromData(rect[0], rect[1]), self.mapFromData(rect[2], rect[3])
+                    rect = (a.x(), a.y(), b.x(), b.y())
+                tex_node, tex = texture_node(self.window(), self._plan["image"], rect)
                 self._nodes += [tex_node, tex]
-            if verts is not None and len(verts):
+            if software:
+                self._nodes += list(self._software_nodes(verts))
+            elif verts is not None and len(verts):
                 self._nodes.append(points_node(verts, self._materials[0]))
             for n in self._nodes:
                 if isinstance(n, QSGNode):
@@ -374,13 +389,27 @@ class ScatterItem(QQuickItem):
             if (mode, drawn) != (self._lod_mode, self._drawn):
                 self._lod_mode, self._drawn = mode, drawn
                 self.renderStateChanged.emit()  # queued to the GUI thread under a threaded loop
-        if self._highlight_dirty:         # hover / selection / basket: only the small node
+        if self._highlight_dirty and not software:  # hover / selection / basket: the small node
             self._hl.removeAllChildNodes()
             self._hl_nodes = []
-            rows = self._highlight[self._highlight >= 0]
-            if self._layer is not None and rows.size:
-                rows = rows[rows < len(self._layer)]
-                self._hl_nodes.append(points_node(self._layer.vertices(rows), self._materials[1]))
+            hl = self._highlight_vertices()
+            if len(hl):
+                self._hl_nodes.append(points_node(hl, self._materials[1]))
                 self._hl.appendChildNode(self._hl_nodes[0])
             self._highlight_dirty = False
         return root
+
+    def _highlight_vertices(self) -> np.ndarray:
+        rows = self._highlight[self._highlight >= 0]
+        if self._layer is None or not rows.size:
+            return np.zeros(0, VERTEX_DTYPE)
+        return self._layer.vertices(rows[rows < len(self._layer)])
+
+    def _software_nodes(self, verts: np.ndarray | None) -> tuple[Any, ...]:
+        """Qt's software backend: the points (and highlights) splatted into one texture."""
+        view = self.view_rect()
+        main = verts if verts is not None else np.zeros(0, VERTEX_DTYPE)
+        image = splat_image(view, (int(self.width()), int(self.height())),
+                            [(main, self._point_px, 0.0),
+                             (self._highlight_vertices(), self._point_px + 5, 0.3)])
+        return texture_node(self.window(), image, (0.0, 0.0, self.width(), self.height()))
