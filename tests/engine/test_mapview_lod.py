@@ -110,3 +110,15 @@ def test_colour_mode_specifics():
     assert none.legend()[0]["name"] == "no predictions"
     with pytest.raises(ValueError):
         colors.build_coloring("bogus", labels, [])
+
+
+def test_splat_draws_round_points_and_rings():
+    from classkit.engine.mapview.splat import splat
+    img = np.zeros((10, 10, 4), np.uint8)
+    splat(img, np.array([2.5]), np.array([3.5]), np.array([[255, 0, 0, 255]], np.uint8), 1)
+    assert np.argwhere(img[..., 3] > 0).tolist() == [[3, 2]]      # one pixel, at (x=2, y=3)
+    img = np.zeros((20, 20, 4), np.uint8)
+    splat(img, np.array([10.0]), np.array([10.0]), np.array([[0, 0, 255, 255]], np.uint8), 9, ring=0.3)
+    lit = img[..., 3] > 0
+    assert 50 <= lit.sum() <= 81 and not lit[5, 5] and lit[10, 10]  # a disc, corners empty
+    assert img[10, 10, 2] == 255 and (img[..., 0] == 255).sum() > 0  # blue centre, white ring
