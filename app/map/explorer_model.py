@@ -18,7 +18,7 @@ from classkit.engine.mapview.lod import shuffled_order
 from classkit.engine.mapview.pick import PointGrid
 
 from . import thumbs_provider
-from .loader import MapData, NoMap, image_details, load_map_data
+from .loader import MapData, NoMap, current_labels, image_details, load_map_data
 
 QML_IMPORT_NAME = "ClassKit.Map"
 QML_IMPORT_MAJOR_VERSION = 1
@@ -46,7 +46,7 @@ class ExplorerModel(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)          # project access is serialised
         self._done.connect(self._finish)
-        self._tickets = {"load": 0, "details": 0, "grid": 0}
+        self._tickets = {"load": 0, "details": 0, "grid": 0, "labels": 0}
         self._status, self._message, self._path = "empty", "No project open.", ""
         self._data: MapData | None = None
         self._grid: PointGrid | None = None
@@ -87,6 +87,14 @@ class ExplorerModel(QObject):
                 self._set_status("error", f"Cannot load the map: {res}")
             else:
                 self.setData(res)
+        elif kind == "labels":
+            if isinstance(res, Exception):
+                log.error("cannot refresh labels: %s", res, exc_info=res)
+            elif self._data is not None and len(res) == len(self._data.ids):
+                self._data.labels = res
+                self._details = {**self._details, **self._info(self._sel_row)}
+                self.selectionChanged.emit()
+                self._recolor()
         elif kind == "grid":
             self._grid = res if isinstance(res, PointGrid) else None
             if self._layer is not None:
@@ -120,6 +128,14 @@ class ExplorerModel(QObject):
     @Slot()
     def reload(self) -> None:
         self.openProject(self._path)
+
+    @Slot()
+    def refreshLabels(self) -> None:  # noqa: N802
+        """Re-read only the current labels (cheap; keeps the view, selection and basket)."""
+        d = self._data
+        if d is not None and self._path:
+            root, ids, classes = self._path, d.ids, list(d.classes)
+            self._run("labels", lambda: current_labels(root, ids, classes))
 
     def setData(self, data: MapData) -> None:  # noqa: N802
         """Show ``data`` (also the entry point for tests and benchmarks with fake data)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from classkit.engine.embed.store import load_embeddings
 from classkit.engine.errors import ClassKitError
 from classkit.engine.labels.events import label_arrays
 from classkit.engine.project import Project
@@ -20,6 +21,7 @@ from classkit.engine.similarity.clusters import Clustering
 from classkit.engine.similarity.project_layer import load_map, neighbors
 
 log = logging.getLogger(__name__)
+BUILD_INDEX_MAX = 50_000  # up to this many embeddings a missing kNN index is built on first use
 
 
 @dataclass
@@ -83,6 +85,12 @@ def load_map_data(root: str | Path) -> MapData:
                        classes, probs, clusters, tuple(notes))
 
 
+def current_labels(root: str | Path, ids: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Label codes for ``ids`` now (after labeling elsewhere in the app)."""
+    with Project.open(Path(root)) as project:
+        return label_arrays(project, ids, classes)
+
+
 def image_details(root: str | Path, image_id: int, k: int = 12) -> dict[str, Any]:
     """Path, size and kNN neighbours (id, path, similarity, label) of one image."""
     with Project.open(Path(root)) as project:
@@ -94,7 +102,12 @@ def image_details(root: str | Path, image_id: int, k: int = 12) -> dict[str, Any
                                "width": row[1], "height": row[2], "neighbours": [],
                                "neighboursError": ""}
         try:
-            res = neighbors(project, int(image_id), k)
+            emb = load_embeddings(project)
+            if len(emb) > BUILD_INDEX_MAX and not (emb.path / "index" / "index.json").is_file():
+                # never start a long index build behind a click: say what to run instead
+                out["neighboursError"] = "no kNN index yet: run Index from the pipeline (`classkit index`)"
+                return out
+            res = neighbors(project, int(image_id), k + 1)
             out["neighbours"] = [n for n in res["neighbors"] if n["id"] != int(image_id)][:k]
         except ClassKitError as exc:
             out["neighboursError"] = str(exc)

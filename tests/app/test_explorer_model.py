@@ -13,7 +13,7 @@ from classkit.app.map.explorer_model import ExplorerModel
 from classkit.cli.main import main
 from classkit.engine.demo import make_demo_data
 from classkit.engine.fsutil import write_json_atomic
-from classkit.engine.labels.events import add_labels
+from classkit.engine.labels.events import add_labels, label_arrays
 from classkit.engine.project import Project
 from classkit.engine.similarity.clusters import Clustering
 from classkit.engine.similarity.project_layer import load_map
@@ -106,6 +106,16 @@ def test_map_legend_filters_selection_basket(qtbot, model, shapes):
     assert int(map_ids[row]) not in [e["id"] for e in nb]
     model.selectId(nb[0]["id"])
     assert model.selectedId == nb[0]["id"]
+
+    before = model.legend[0]["count"]
+    with Project.open(shapes) as p:                   # labeling elsewhere in the app
+        codes = label_arrays(p, map_ids, classes)
+        others = [int(i) for i in map_ids[codes > 0][:2]]
+        add_labels(p, others, classes[0])
+    model.colorMode = "label"
+    model.refreshLabels()
+    qtbot.waitUntil(lambda: model.legend[0]["count"] > before, timeout=10_000)
+    assert model.selectedId == nb[0]["id"]            # selection kept
 
     model.add_rows_to_basket(np.array([0, 1, 1, 2]))
     model.add_rows_to_basket(np.array([2, 5]))
