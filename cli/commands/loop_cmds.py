@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5,
                    help="out-of-fold heads for label-error suspects (0 = skip)")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="also stop training on val loss (off: measured worse on small val sets)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -79,8 +81,9 @@ def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]])
 def cmd_train(args: argparse.Namespace) -> int:
     from classkit.engine.loop.rounds import train_round
 
-    out = _with_progress(args, lambda p, prog: train_round(p, head=args.head, seed=args.seed,
-                                                           folds=args.folds, progress=prog))
+    out = _with_progress(args, lambda p, prog: train_round(
+        p, head=args.head, seed=args.seed, folds=args.folds, early_stopping=args.early_stopping,
+        progress=prog))
     if args.json:
         emit_json(out)
         return 0

@@ -33,7 +33,8 @@ def _macro_f1(metrics: dict[str, Any]) -> float | None:
 
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
-                overrides: dict[str, Any] | None = None, progress: ProgressFn = no_progress,
+                overrides: dict[str, Any] | None = None, early_stopping: bool = False,
+                progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> dict[str, Any]:
     """Train the next round; returns its ledger entry (round number, versions, metrics...)."""
     cancel = cancel or CancelToken()
@@ -42,7 +43,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     split = splits_for(project, data, seed=seed)
     config = HeadConfig.from_dict({**(overrides or {}), "kind": head, "seed": seed})
     fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
-                    progress=progress, cancel=cancel)
+                    early_stopping=early_stopping, progress=progress, cancel=cancel)
     cancel.raise_if_cancelled()
     version, folder = project.new_version_dir(STAGE)
     meta = {"classes": data.classes, "embedding_version": data.emb.version,
@@ -73,7 +74,8 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
         project, embedding_version=data.emb.version, train_version=version,
         prediction_version=pred_version,
         labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
-        settings={"head": config.to_dict(), "folds": folds, "seed": seed},
+        settings={"head": config.to_dict(), "folds": folds, "seed": seed,
+                  "early_stopping": early_stopping},
         metrics=metrics, signals=signals)
     return {"round": number,
             "train_version": version, "prediction_version": pred_version,
