@@ -45,9 +45,26 @@ def _row(r: Any) -> dict[str, Any]:
     return out
 
 
+def _batches(project: Project) -> dict[int, list[dict[str, Any]]]:
+    """Batches picked after each round (selection settings, seed, composition by reason)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for b in project.db.execute("SELECT id, round, created_at, settings, composition FROM batches "
+                                "ORDER BY id"):
+        comp = json.loads(b["composition"])
+        out.setdefault(int(b["round"]), []).append(
+            {"batch": int(b["id"]), "created_at": b["created_at"], "settings": json.loads(b["settings"]),
+             "by_reason": comp.get("by_reason", {}), "novelty": comp.get("novelty")})
+    return out
+
+
 def list_rounds(project: Project) -> list[dict[str, Any]]:
-    """Every round, oldest first, with its JSON fields decoded."""
-    return [_row(r) for r in project.db.execute("SELECT * FROM rounds ORDER BY id")]
+    """Every round, oldest first, with its JSON fields decoded and the batches picked from
+    its predictions (``batches``)."""
+    batches = _batches(project)
+    rows = [_row(r) for r in project.db.execute("SELECT * FROM rounds ORDER BY id")]
+    for r in rows:
+        r["batches"] = batches.get(r["round"], [])
+    return rows
 
 
 def get_round(project: Project, number: int) -> dict[str, Any]:
@@ -56,7 +73,9 @@ def get_round(project: Project, number: int) -> dict[str, Any]:
         known = current_round(project)
         raise ClassKitError(f"no round {number} (rounds: 1..{known})" if known else
                             "no rounds yet: run `classkit train`")
-    return _row(row)
+    out = _row(row)
+    out["batches"] = _batches(project).get(number, [])
+    return out
 
 
 def restore_round(project: Project, number: int) -> dict[str, Any]:

@@ -94,6 +94,8 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     assert [r["round"] for r in ledger] == [1, 2]
     assert ledger[1]["labels"]["diff"]["total"] == 15
     assert ledger[1]["labels"]["snapshot"]["labeled"] == 75
+    assert [b["batch"] for b in ledger[0]["batches"]] == [batch["batch"]]  # picked after round 1
+    assert ledger[0]["batches"][0]["settings"]["cap_per_cluster"] == 4
     assert set(ledger[1]["signals"]) >= {"val_plateau", "audit_agreement", "novelty", "suggest_stop"}
     restore_round(project, 1)
     assert project.current_artifact("train").name == r1["train_version"]
