@@ -46,6 +46,13 @@ def _register_map(engine: QQmlApplicationEngine) -> bool:
     return True
 
 
+def _register_label(engine: QQmlApplicationEngine) -> None:
+    """The label workbench's QML types and its ``fullimage`` provider."""
+    from .label import class_model, image_provider, label_model  # noqa: F401 - registers types
+
+    image_provider.register(engine)
+
+
 def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
     """Load ``ClassKit.Main`` (a QGuiApplication must exist); opens ``project`` if given."""
     from PySide6.QtCore import QCoreApplication
@@ -64,6 +71,7 @@ def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
     engine = QQmlApplicationEngine()
     engine.addImportPath(str(qml_dir()))
     _register_map(engine)
+    _register_label(engine)
     engine.setInitialProperties({"initialProject": str(Path(project).absolute()) if project else ""})
     engine.loadFromModule("ClassKit", "Main")
     return engine

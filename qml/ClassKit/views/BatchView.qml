@@ -1,14 +1,67 @@
 import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
 import ClassKit
+import ClassKit.Backend
 
-// Batch: an honest empty state until the batch basket view exists.
-EmptyState {
+// The current active-learning batch: why each image was picked, its score, its label;
+// "Start labeling" opens it in the label workbench.
+Item {
+    id: view
     property var project  // a ProjectModel
-    readonly property string where: project.isOpen ? project.path : "PROJECT"
     objectName: "view_batch"
-    title: "Pick the next batch from the command line"
-    body: "Train a head on your labels, then select the most useful images to label next "
-          + "(uncertain, diverse, representative, audit). The batch view is not in this version "
-          + "of the app yet."
-    command: "classkit train " + where + "\nclasskit select " + where + " --budget 100"
+
+    function labelView() {
+        const kids = view.parent ? view.parent.children : []
+        for (let i = 0; i < kids.length; ++i)
+            if (kids[i].objectName === "view_label") return kids[i]
+        return null
+    }
+
+    LabelModel { id: batch; projectPath: view.project && view.project.isOpen ? view.project.path : "" }
+    onVisibleChanged: if (visible && batch.projectPath !== "") batch.loadQueue("batch", "")
+
+    EmptyState {
+        anchors.fill: parent
+        visible: batch.total === 0
+        title: "No batch to label"
+        body: batch.message || "Train a head on your labels, then select the next batch (uncertain, "
+              + "diverse, representative, audit)."
+        command: view.project && view.project.isOpen
+                 ? "classkit train " + view.project.path + "\nclasskit select " + view.project.path + " --budget 50" : ""
+    }
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.spacing
+        visible: batch.total > 0
+        RowLayout {
+            Label { text: "Current batch: " + batch.total + " images to label"; font.bold: true }
+            Item { Layout.fillWidth: true }
+            Button {
+                objectName: "startLabeling"
+                text: "Start labeling"
+                onClicked: {
+                    const lv = view.labelView()
+                    if (lv) lv.startQueue("batch", "")
+                    const win = ApplicationWindow.window
+                    if (win && win.viewNames) win.currentView = win.viewNames.indexOf("Label")
+                }
+            }
+        }
+        ListView {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            clip: true
+            model: batch.items
+            delegate: RowLayout {
+                width: ListView.view.width
+                Image { source: "image://thumbs/" + modelData.id; sourceSize.width: 40; sourceSize.height: 40
+                        Layout.preferredWidth: 40; Layout.preferredHeight: 40; asynchronous: true }
+                Label { text: "#" + modelData.id; Layout.preferredWidth: 70 }
+                Label { text: modelData.reason; Layout.fillWidth: true }
+                Label { text: modelData.score === null ? "" : modelData.score.toFixed(3); Layout.preferredWidth: 60 }
+                Label { text: modelData.label || ""; Layout.preferredWidth: 80; color: Theme.mutedText }
+            }
+        }
+    }
 }

@@ -1,15 +1,213 @@
 import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
 import ClassKit
+import ClassKit.Backend
 
-// Labeling: an honest empty state until the labeling workbench exists.
-EmptyState {
+// The label workbench: keyboard first. 1-9 (class keys), U unsure, J junk, S skip, A accept the
+// suggestion, Backspace/Ctrl+Z undo, Left/Right move. All logic lives in LabelModel.
+FocusScope {
+    id: view
     property var project  // a ProjectModel
-    readonly property string where: project.isOpen ? project.path : "PROJECT"
+    readonly property alias model: lm
     objectName: "view_label"
-    title: "Label from the command line"
-    body: "Label images by id, or import labels from a CSV file (columns path,label); "
-          + "every label is an event you can undo. The keyboard labeling workbench is not in "
-          + "this version of the app yet."
-    command: "classkit label " + where + " --id ID --set LABEL\nclasskit label " + where
-             + " --csv labels.csv\nclasskit label " + where + " --undo"
+    focus: visible
+
+    function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
+    function keyName(event) {
+        if (event.key === Qt.Key_Z && (event.modifiers & Qt.ControlModifier)) return "undo"
+        if (event.key === Qt.Key_Backspace) return "backspace"
+        if (event.key === Qt.Key_Left) return "left"
+        if (event.key === Qt.Key_Right) return "right"
+        return event.text
+    }
+
+    LabelModel {
+        id: lm
+        projectPath: view.project ? view.project.path : ""
+        runner: view.project ? view.project.runner : null
+        onBusyChanged: if (busy === "" && view.project) view.project.refresh()
+        onProjectPathChanged: if (view.visible && projectPath !== "") loadQueue("batch", "")
+    }
+    ClassModel { id: classModel; labelModel: lm }
+
+    onVisibleChanged: {
+        if (!visible) return
+        forceActiveFocus()
+        if (lm.queueKind === "" && lm.projectPath !== "") lm.loadQueue("batch", "")
+    }
+    Keys.onPressed: event => {
+        if (lm.labelKey(keyName(event), event.isAutoRepeat)) event.accepted = true
+    }
+
+    EmptyState {
+        anchors.fill: parent
+        visible: !view.project || !view.project.isOpen
+        title: "Open a project to label"
+        body: "The label workbench shows the current active-learning batch, one image at a time."
+    }
+
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.spacing
+        spacing: Theme.spacing
+        visible: view.project && view.project.isOpen
+
+        RowLayout {  // counter, reason, save heartbeat
+            Layout.fillWidth: true
+            Label { objectName: "counter"; text: lm.done + " / " + lm.total + " labeled"; font.bold: true }
+            Label { text: lm.current.reason ? "· " + lm.current.reason : ""; color: Theme.mutedText }
+            Label { text: lm.current.blind ? "· audit (blind)" : ""; color: Theme.mutedText }
+            Item { Layout.fillWidth: true }
+            Label { text: lm.busy ? lm.busy + "…" : ""; color: Theme.accent }
+            Label { text: lm.message; color: Theme.error }
+            Label { objectName: "saveState"; text: lm.saveState; color: Theme.mutedText }
+            Button { text: "Classes…"; focusPolicy: Qt.NoFocus; onClicked: classPopup.open() }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.spacing
+
+            Rectangle {  // the big image
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                color: Theme.raised
+                radius: Theme.radius
+                Image {
+                    id: bigImage
+                    objectName: "bigImage"
+                    anchors.fill: parent
+                    anchors.margins: 4
+                    fillMode: Image.PreserveAspectFit
+                    asynchronous: true
+                    cache: false
+                    source: lm.current.source || ""
+                    onStatusChanged: if (status === Image.Ready) lm.markShown(lm.current.id)
+                }
+                Label {
+                    anchors.left: parent.left; anchors.bottom: parent.bottom; anchors.margins: 8
+                    objectName: "suggestion"
+                    visible: !!lm.current.suggestion
+                    text: "suggested: " + lm.current.suggestion + "  ("
+                          + Math.round((lm.current.confidence || 0) * 100) + "%)  — A to accept"
+                    color: Theme.text
+                    background: Rectangle { color: Theme.panel; opacity: 0.85; radius: 4 }
+                    padding: 4
+                }
+                Label {
+                    anchors.right: parent.right; anchors.bottom: parent.bottom; anchors.margins: 8
+                    visible: !!lm.current.label
+                    text: "label: " + lm.current.label
+                    padding: 4
+                    background: Rectangle { color: Theme.panel; opacity: 0.85; radius: 4 }
+                }
+                Column {  // end of queue: close the round
+                    anchors.centerIn: parent
+                    visible: lm.atEnd
+                    spacing: Theme.spacing
+                    Label { text: "Queue done."; font.pixelSize: Theme.titleSize }
+                    Button { text: "Next batch"; focusPolicy: Qt.NoFocus; enabled: !lm.busy; onClicked: lm.nextBatch(50) }
+                    Button { text: "Train now"; focusPolicy: Qt.NoFocus; enabled: !lm.busy; onClicked: lm.trainNow() }
+                }
+            }
+
+            ColumnLayout {  // neighbours
+                Layout.fillWidth: false
+                Layout.preferredWidth: 220
+                Layout.maximumWidth: 220
+                Layout.fillHeight: true
+                Label { text: "Neighbours"; font.bold: true }
+                ListView {
+                    objectName: "neighbours"
+                    Layout.fillWidth: true
+                    Layout.fillHeight: true
+                    clip: true
+                    model: lm.neighbours
+                    delegate: ItemDelegate {
+                        width: ListView.view.width
+                        focusPolicy: Qt.NoFocus
+                        onClicked: lm.jumpToNeighbour(index)
+                        contentItem: RowLayout {
+                            Image { source: "image://thumbs/" + modelData.id; sourceSize.width: 48; sourceSize.height: 48
+                                    Layout.preferredWidth: 48; Layout.preferredHeight: 48; fillMode: Image.PreserveAspectFit; asynchronous: true }
+                            Label { text: modelData.similarity.toFixed(2) + "\n" + (modelData.label || "—"); color: Theme.text }
+                        }
+                    }
+                }
+                RowLayout {
+                    SpinBox { id: similarN; from: 4; to: 200; value: 24; editable: true; focusPolicy: Qt.NoFocus
+                              Layout.preferredWidth: 100 }
+                    Button { text: "Label similar"; focusPolicy: Qt.NoFocus; onClicked: { lm.openSimilar(similarN.value); review.open() } }
+                }
+            }
+        }
+
+        ListView {  // upcoming strip
+            objectName: "strip"
+            Layout.fillWidth: true
+            Layout.preferredHeight: 72
+            orientation: ListView.Horizontal
+            spacing: 4
+            model: lm.upcoming
+            delegate: Image { width: 72; height: 72; source: "image://thumbs/" + modelData.id; sourceSize.width: 72; sourceSize.height: 72
+                              fillMode: Image.PreserveAspectFit; asynchronous: true }
+        }
+
+        Flow {  // class buttons with their keys
+            Layout.fillWidth: true
+            spacing: 4
+            Repeater {
+                model: lm.classes
+                Button {
+                    focusPolicy: Qt.NoFocus
+                    text: (modelData.key ? "[" + modelData.key + "] " : "") + modelData.name
+                    palette.button: modelData.color
+                    palette.buttonText: "white"
+                    onClicked: lm.assign(modelData.name)
+                }
+            }
+            Button { focusPolicy: Qt.NoFocus; text: "[U] unsure"; onClicked: lm.unsure() }
+            Button { focusPolicy: Qt.NoFocus; text: "[J] junk"; onClicked: lm.junk() }
+            Button { focusPolicy: Qt.NoFocus; text: "[S] skip"; onClicked: lm.skip() }
+            Button { focusPolicy: Qt.NoFocus; text: "[⌫] undo"; onClicked: lm.undo() }
+            Button { focusPolicy: Qt.NoFocus; text: "Train now"; enabled: !lm.busy; onClicked: lm.trainNow() }
+        }
+    }
+
+    Dialog {  // review grid for "label similar N": untick the wrong ones, then confirm
+        id: review
+        objectName: "reviewDialog"
+        title: "Label " + lm.reviewItems.length + " similar as " + (lm.current.label || "?")
+        anchors.centerIn: parent
+        width: Math.min(view.width - 40, 760); height: Math.min(view.height - 40, 600)
+        modal: true
+        standardButtons: Dialog.Ok | Dialog.Cancel
+        property var removed: ({})
+        onOpened: removed = ({})
+        onAccepted: lm.confirmSimilar(lm.reviewItems.map(x => x.id).filter(i => !removed[i]))
+        onClosed: view.forceActiveFocus()
+        GridView {
+            anchors.fill: parent
+            clip: true
+            cellWidth: 110; cellHeight: 110
+            model: lm.reviewItems
+            delegate: Item {
+                width: 106; height: 106
+                Image { anchors.fill: parent; source: "image://thumbs/" + modelData.id; sourceSize.width: 100; sourceSize.height: 100
+                        fillMode: Image.PreserveAspectFit; opacity: review.removed[modelData.id] ? 0.25 : 1 }
+                MouseArea { anchors.fill: parent
+                    onClicked: { const r = Object.assign({}, review.removed); r[modelData.id] = !r[modelData.id]; review.removed = r } }
+            }
+        }
+    }
+    Popup {
+        id: classPopup
+        anchors.centerIn: parent
+        width: Math.min(view.width - 40, 640); height: Math.min(view.height - 40, 520)
+        modal: true
+        onClosed: view.forceActiveFocus()
+        ClassEditor { anchors.fill: parent; labels: lm; editor: classModel }
+    }
 }

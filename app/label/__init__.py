@@ -1,0 +1,2 @@
+"""The label workbench: LabelModel and ClassModel (QML ``ClassKit.Backend``), the
+``fullimage`` image provider, and the label writer."""
