@@ -260,3 +260,18 @@ def test_software_backend_fallback_draws_points(qtbot, view):
         p = screen_of(scatter, float(x), float(y))
         hits += int(np.abs(a[p.y(), p.x(), :3].astype(int) - bg).max() > 30)
     assert hits == len(data.coords)
+
+
+def test_legend_and_colour_mode_controls_follow_the_model(qtbot, view):
+    model, _ = load(qtbot, view)
+    root = view.rootObject()
+    legend = root.findChild(QObject, "legendList")
+    combo = root.findChild(QObject, "colorMode")
+    qtbot.waitUntil(lambda: legend.property("count") == 5, timeout=3000)   # a, b, c, unlabeled, marked
+    assert combo.property("count") == 5 and combo.property("currentText") == "Label"
+    model.colorMode = "status"
+    qtbot.waitUntil(lambda: legend.property("count") == 3, timeout=3000)
+    assert combo.property("currentText") == "Labeled / unlabeled"
+    model.colorMode = "cluster"
+    qtbot.waitUntil(lambda: legend.property("count") == 6, timeout=3000)   # 5 clusters + "no cluster"
+    assert model.legend[-1]["name"] == "no cluster" and model.legend[-1]["count"] == 0
