@@ -15,11 +15,13 @@ _TYPE = QSGMaterialType()  # module-global: one identity for every PointMaterial
 
 
 def shader_dir() -> Path:
-    """Folder holding points.vert.qsb / points.frag.qsb (``CLASSKIT_SHADER_DIR`` overrides)."""
+    """Folder holding points.vert.qsb / points.frag.qsb: ``CLASSKIT_SHADER_DIR``, else
+    ``ClassKit/Map/shaders`` under ``CLASSKIT_QML_DIR`` or the ``qml/`` beside ``app/``."""
     env = os.environ.get("CLASSKIT_SHADER_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "qml" / "ClassKit" / "Map" / "shaders"
+    qml = os.environ.get("CLASSKIT_QML_DIR") or Path(__file__).resolve().parents[2] / "qml"
+    return Path(qml) / "ClassKit" / "Map" / "shaders"
 
 
 class PointShader(QSGMaterialShader):
