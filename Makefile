@@ -33,6 +33,8 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/map.py
+	$(BIN)/python benchmarks/app_start.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info
