@@ -12,6 +12,7 @@ FocusScope {
     readonly property alias model: lm
     objectName: "view_label"
     focus: visible
+    signal imageShown(int imageId)  // the big image for this id is decoded and laid out
 
     function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
     function keyName(event) {
@@ -84,7 +85,7 @@ FocusScope {
                     asynchronous: true
                     cache: false
                     source: lm.current.source || ""
-                    onStatusChanged: if (status === Image.Ready) lm.markShown(lm.current.id)
+                    onStatusChanged: if (status === Image.Ready) { lm.markShown(lm.current.id); view.imageShown(lm.current.id) }
                 }
                 Label {
                     anchors.left: parent.left; anchors.bottom: parent.bottom; anchors.margins: 8
