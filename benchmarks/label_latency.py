@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,12 +129,15 @@ def run(path: Path, labels: int, train_at: int, think_ms: int) -> None:
     win.requestActivate()
     view.forceActiveFocus()
     misses = 0
-    rows, trains, stalls_at = [], 0, []
+    rows, trains, stalls_at, train_t0 = [], 0, [], None
+    label_t0 = now()
     for n in range(labels):
         training = n >= train_at
         if training and not lm.property("busy"):
             lm.trainNow()
             trains += 1
+            if train_t0 is None:
+                train_t0 = now()
         pump(think_ms)
         state["shown"], state["paint"] = None, None
         want = lm.property("upcoming")[0]["id"] if lm.property("upcoming") else None
@@ -173,6 +175,9 @@ def run(path: Path, labels: int, train_at: int, think_ms: int) -> None:
     emit(metric="frame_gap_ms", frames=int(len(frames) + 1), p50=pct(list(frames), 50),
          p99=pct(list(frames), 99), max=round(float(frames.max()), 1) if len(frames) else None,
          stalls_over_100ms=int((frames > 100).sum()), stalls_during_labels=stalls_at[:10],
+         stall_times_s=[round((state["frames"][i] - label_t0) / 1000, 2)
+                        for i in np.flatnonzero(frames > 100)],
+         first_train_s=None if train_t0 is None else round((train_t0 - label_t0) / 1000, 2),
          trainings_started=trains)
     lm.close()
     win.close()

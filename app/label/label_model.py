@@ -7,6 +7,7 @@ show at once; reads (queues, neighbours, review candidates, suggestions) run on
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future
 from typing import Any
@@ -29,6 +30,13 @@ log = logging.getLogger(__name__)
 PREFETCH = 6
 STRIP = 8
 MARK_KEYS = {"u": "unsure", "j": "junk", "s": "skip"}
+
+
+def _warm_training() -> None:
+    """Import the training stack (torch: ~1.5 s holding the GIL in long stretches) when a
+    project opens, so "Train now" mid-labeling does not stall frames on the import."""
+    import classkit.engine.loop.rounds  # noqa: F401
+    import classkit.engine.loop.selection  # noqa: F401
 
 
 class _Bridge(QObject):
@@ -95,6 +103,7 @@ class LabelModel(QObject):
             self._writer = LabelWriter(path, self._writer_done)
             self._reader = LabelReader(path)
             self.reloadClasses()
+            threading.Thread(target=_warm_training, name="label-warmup", daemon=True).start()
         self.projectPathChanged.emit()
         self.queueChanged.emit()
         self.currentChanged.emit()
