@@ -57,5 +57,8 @@ class LabelReader:
             if p is not None:
                 p.close()
                 self._local.project = None
-        self._pool.submit(shut)
+        try:
+            self._pool.submit(shut)
+        except RuntimeError:  # interpreter shutdown
+            return
         self._pool.shutdown(wait=True)

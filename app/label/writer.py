@@ -104,5 +104,8 @@ class LabelWriter:
             if p is not None:
                 p.close()
                 self._local.project = None
-        self._pool.submit(shut)
+        try:
+            self._pool.submit(shut)
+        except RuntimeError:  # interpreter shutdown: the thread is gone with its connection
+            return
         self._pool.shutdown(wait=wait)

@@ -157,11 +157,14 @@ def test_train_now_refreshes_suggestions(model: LabelModel, qtbot) -> None:
     assert model.atEnd
     with Project.open(Path(model.projectPath)) as p:
         rounds = p.db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
+    for it in model._items:  # stale suggestions: training must refresh them
+        it["suggestion"] = it["confidence"] = None
     model.trainNow()
     assert model.busy == "training"
     model.labelKey("left", False)  # labeling goes on while training runs
     model.labelKey(model.classes[0]["key"], False)
     qtbot.waitUntil(lambda: model.busy == "", timeout=120_000)
+    qtbot.waitUntil(lambda: any(i["suggestion"] for i in model.items), timeout=10_000)
     with Project.open(Path(model.projectPath)) as p:
         assert p.db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == rounds + 1
     model.nextBatch(6)
@@ -211,3 +214,38 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     lm.close()
     win.close()
     win.deleteLater()
+
+
+def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch) -> None:
+    """The real main window on a project: the Label view loads the batch and takes keys."""
+    from PySide6.QtCore import QSettings
+
+    from classkit.app.main import create_engine
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
+    path = tmp_path / "p"
+    shutil.copytree(base, path)
+    engine = create_engine(path)
+    win = engine.rootObjects()[0]
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.property("project").property("isOpen"), timeout=20_000)
+    win.setProperty("currentView", 2)
+    view = win.findChild(QQuickItem, "view_label")
+    lm = view.property("model")
+    assert lm.property("runner") is not None  # training goes to the app's job runner
+    qtbot.waitUntil(lambda: lm.property("total") > 0, timeout=20_000)
+    view.forceActiveFocus()
+    key = lm.property("classes")[0]["key"]
+    QCoreApplication.sendEvent(win, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_1 + int(key) - 1,
+                                              Qt.KeyboardModifier.NoModifier, key, False))
+    assert lm.property("position") == 1
+    qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=5_000)
+    runner = win.property("runner")
+    runner.cancelAll()
+    runner.wait(30_000)
+    lm.close()
+    win.close()
+    win.deleteLater()
+    QCoreApplication.processEvents()
+    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)

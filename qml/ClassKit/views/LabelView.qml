@@ -9,12 +9,28 @@ import ClassKit.Backend
 FocusScope {
     id: view
     property var project  // a ProjectModel
-    readonly property alias model: lm
+    readonly property QtObject model: lm
     objectName: "view_label"
     focus: visible
     signal imageShown(int imageId)  // the big image for this id is decoded and laid out
 
     function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
+    function explorerModel() {
+        const w = ApplicationWindow.window
+        return w && w.explorer && w.explorer.model ? w.explorer.model : null
+    }
+    function refreshOthers() {  // after training: status, and the map's colours and uncertainty
+        if (view.project) view.project.refresh()
+        const m = explorerModel()
+        if (m && typeof m.reload === "function") m.reload()
+    }
+    function loadSource(i) {
+        if (i === 0) lm.loadQueue("batch", "")
+        else if (i === 1) { const m = explorerModel(); lm.loadQueue("ids", m ? m.basket : []) }
+        else if (i === 2) lm.loadQueue("filter", {"status": "unlabeled"})
+        else if (i === 3) lm.loadQueue("filter", {"status": "unlabeled", "max_confidence": 0.6})
+        else if (i === 4) lm.loadQueue("cluster", clusterNo.value)
+    }
     function keyName(event) {
         if (event.key === Qt.Key_Z && (event.modifiers & Qt.ControlModifier)) return "undo"
         if (event.key === Qt.Key_Backspace) return "backspace"
@@ -27,7 +43,7 @@ FocusScope {
         id: lm
         projectPath: view.project ? view.project.path : ""
         runner: view.project ? view.project.runner : null
-        onBusyChanged: if (busy === "" && view.project) view.project.refresh()
+        onBusyChanged: if (busy === "") view.refreshOthers()
         onProjectPathChanged: if (view.visible && projectPath !== "") loadQueue("batch", "")
     }
     ClassModel { id: classModel; labelModel: lm }
@@ -56,6 +72,15 @@ FocusScope {
 
         RowLayout {  // counter, reason, save heartbeat
             Layout.fillWidth: true
+            ComboBox {
+                id: source
+                objectName: "queueSource"
+                focusPolicy: Qt.NoFocus
+                model: ["Current batch", "Basket", "All unlabeled", "Uncertain (< 60%)", "Cluster"]
+                onActivated: i => view.loadSource(i)
+            }
+            SpinBox { id: clusterNo; visible: source.currentIndex === 4; from: 0; to: 100000; editable: true
+                      focusPolicy: Qt.NoFocus; onValueModified: view.loadSource(4) }
             Label { objectName: "counter"; text: lm.done + " / " + lm.total + " labeled"; font.bold: true }
             Label { text: lm.current.reason ? "· " + lm.current.reason : ""; color: Theme.mutedText }
             Label { text: lm.current.blind ? "· audit (blind)" : ""; color: Theme.mutedText }
