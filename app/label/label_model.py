@@ -224,10 +224,15 @@ class LabelModel(QObject):
     # ---- keys and labels ----------------------------------------------------------------------
     @Slot(str, bool, result=bool)
     def labelKey(self, key: str, isAutoRepeat: bool) -> bool:  # noqa: N803
-        """Handle a key ("1".."9", class keys, u/j/s/a, "undo", "left", "right"); True if used.
+        """Handle a key ("1".."9", class keys, u/j/s/a, "undo", "left", "right", "neighbourN");
+        True if used.
 
         Labeling keys ignore auto-repeat: holding a key labels one image, not a run."""
         k = key.lower()
+        if k.startswith("neighbour") and k[9:].isdigit():
+            if not isAutoRepeat:
+                self.jumpToNeighbour(int(k[9:]))
+            return True
         nav = {"left": self.previous, "right": self.next, "undo": self.undo, "backspace": self.undo}
         if k in nav:
             if not (isAutoRepeat and k in ("undo", "backspace")):

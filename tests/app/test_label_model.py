@@ -86,6 +86,11 @@ def test_keys_commit_advance_and_ignore_auto_repeat(model: LabelModel, qtbot) ->
     assert model.current["label"] is None
     model.labelKey("left", False)
     assert model.position == 0 and model.current["id"] == first
+    qtbot.waitUntil(lambda: len(model.neighbours) > 0, timeout=10_000)
+    nb = model.neighbours[0]
+    assert {"id", "path", "similarity", "label"} <= set(nb)
+    assert model.labelKey("neighbour0", False)  # Alt+1: the nearest neighbour, shown next
+    assert model.position == 1 and model.current["id"] == nb["id"] and model.current["reason"] == "neighbour"
 
 
 def test_accept_suggestion_and_blind_audit(model: LabelModel, qtbot) -> None:

@@ -5,7 +5,7 @@ import ClassKit
 import ClassKit.Backend
 
 // The label workbench: keyboard first. 1-9 (class keys), U unsure, J junk, S skip, A accept the
-// suggestion, Backspace/Ctrl+Z undo, Left/Right move. All logic lives in LabelModel.
+// suggestion, Backspace/Ctrl+Z undo, Left/Right move, Alt+1-9 jump to a neighbour. All logic lives in LabelModel.
 FocusScope {
     id: view
     property var project  // a ProjectModel
@@ -34,6 +34,8 @@ FocusScope {
     function keyName(event) {
         if (event.key === Qt.Key_Z && (event.modifiers & Qt.ControlModifier)) return "undo"
         if (event.key === Qt.Key_Backspace) return "backspace"
+        if ((event.modifiers & Qt.AltModifier) && event.key >= Qt.Key_1 && event.key <= Qt.Key_9)
+            return "neighbour" + (event.key - Qt.Key_1)  // Alt+1..9: jump to that neighbour
         if (event.key === Qt.Key_Left) return "left"
         if (event.key === Qt.Key_Right) return "right"
         return event.text
