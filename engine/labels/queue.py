@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ClassKitError
 from ..project import Project
+from .events import SQL_CHUNK
 
 KINDS = ("batch", "ids", "cluster", "filter")
 
@@ -43,7 +44,7 @@ def latest_batch(project: Project) -> int | None:
     return None if row[0] is None else int(row[0])
 
 
-def _suggestions(project: Project, ids: list[int]) -> dict[int, tuple[str, float]]:
+def suggestions_for(project: Project, ids: list[int]) -> dict[int, tuple[str, float]]:
     """Image id -> (predicted class, calibrated confidence) from the current predictions."""
     from ..loop.predictions import current_predictions
 
@@ -67,9 +68,30 @@ def _suggestions(project: Project, ids: list[int]) -> dict[int, tuple[str, float
     return out
 
 
-def _labels(project: Project) -> dict[int, tuple[str, float]]:
-    return {int(r[0]): (r[1], float(r[2])) for r in project.db.execute(
-        "SELECT image_id, label, created_at FROM current_labels")}
+def _labels(project: Project, ids: list[int] | None = None) -> dict[int, tuple[str, float]]:
+    """Image id -> (current label, when) for ``ids`` (default: every labeled image)."""
+    if ids is None:
+        return {int(r[0]): (r[1], float(r[2])) for r in project.db.execute(
+            "SELECT image_id, label, created_at FROM current_labels")}
+    out: dict[int, tuple[str, float]] = {}
+    for part in _chunks(ids):
+        out.update((int(r[0]), (r[1], float(r[2]))) for r in project.db.execute(
+            "SELECT e.image_id, e.label, e.created_at FROM label_events e JOIN (SELECT image_id, "
+            f"MAX(id) AS last FROM label_events WHERE image_id IN ({','.join('?' * len(part))}) "
+            "GROUP BY image_id) m ON e.id = m.last WHERE e.label IS NOT NULL", part))
+    return out
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i:i + SQL_CHUNK] for i in range(0, len(ids), SQL_CHUNK)]
+
+
+def _paths(project: Project, ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in _chunks(ids):
+        out.update((int(r[0]), r[1]) for r in project.db.execute(
+            f"SELECT id, path FROM images WHERE id IN ({','.join('?' * len(part))})", part))
+    return out
 
 
 def _batch_rows(project: Project, batch: int | None) -> list[tuple[int, str, float | None, bool]]:
@@ -80,10 +102,11 @@ def _batch_rows(project: Project, batch: int | None) -> list[tuple[int, str, flo
     head = project.db.execute("SELECT created_at FROM batches WHERE id=?", (batch,)).fetchone()
     if head is None:
         raise ClassKitError(f"no batch {batch}")
-    labels = _labels(project)
+    items = project.db.execute("SELECT image_id, reason, score FROM batch_items WHERE batch_id=? "
+                               "ORDER BY rank", (batch,)).fetchall()
+    labels = _labels(project, [int(r[0]) for r in items])
     out = []
-    for image_id, reason, score in project.db.execute(
-            "SELECT image_id, reason, score FROM batch_items WHERE batch_id=? ORDER BY rank", (batch,)):
+    for image_id, reason, score in items:
         audit = str(reason).startswith("audit")
         lab = labels.get(int(image_id))
         if lab is not None and lab[1] >= float(head[0]) and not audit:
@@ -141,13 +164,13 @@ def build_queue(project: Project, kind: str, arg: Any = None) -> list[QueueItem]
         rows = [(i, f"cluster {int(arg)}", None, False) for i in _cluster_ids(project, int(arg))]
     else:
         spec = dict(arg or {})
-        sugg = _suggestions(project, [int(r[0]) for r in project.db.execute("SELECT id FROM images")])
+        sugg = suggestions_for(project, [int(r[0]) for r in project.db.execute("SELECT id FROM images")])
         rows = [(i, "filter", None, False) for i in _filter_ids(project, spec, sugg)]
     ids = [r[0] for r in rows]
     if sugg is None:
-        sugg = _suggestions(project, ids)
-    paths = dict(project.db.execute("SELECT id, path FROM images").fetchall())
-    labels = _labels(project)
+        sugg = suggestions_for(project, ids)
+    paths = _paths(project, ids)
+    labels = _labels(project, ids)
     out = []
     for image_id, reason, score, blind in rows:
         if image_id not in paths:
