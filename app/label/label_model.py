@@ -77,6 +77,7 @@ class LabelModel(RoundMixin, QObject):
         self._saved_at: float | None = None
         self._busy = ""
         self._message = ""
+        self.autosave_ms = 250  # a commit slower than this is reported (commits never wait)
         self._bridge = _Bridge(self)
         self._bridge.result.connect(self._on_result)
         self._timer = QTimer(self)
@@ -163,6 +164,8 @@ class LabelModel(RoundMixin, QObject):
     saveState = Property(str, _save_state, notify=saveStateChanged)
     busy = Property(str, lambda s: s._busy, notify=busyChanged)
     message = Property(str, lambda s: s._message, notify=messageChanged)
+    autosaveMs = Property(int, lambda s: s.autosave_ms, lambda s, v: setattr(s, "autosave_ms", int(v)),
+                          notify=saveStateChanged)
 
     # ---- queue and navigation -----------------------------------------------------------------
     @Slot(str, "QVariant")

@@ -93,6 +93,9 @@ def _written(model: LabelModel, out: dict[str, Any]) -> None:
         model.currentChanged.emit()
     if out.get("ok"):
         model._saved_at = time.time()
+        if out.get("since_key_ms", 0) > model.autosave_ms:
+            model._set_message(f"saving is slow: {out['since_key_ms']:.0f} ms after the key "
+                               f"(autosave setting {model.autosave_ms} ms)")
     model.saveStateChanged.emit()
     model.committed.emit(out)
 

@@ -45,6 +45,7 @@ FocusScope {
         id: lm
         projectPath: view.project ? view.project.path : ""
         runner: view.project ? view.project.runner : null
+        autosaveMs: view.project && view.project.settings ? (view.project.settings.autosave_ms || 250) : 250
         onBusyChanged: if (busy === "") view.refreshOthers()
         onProjectPathChanged: if (view.visible && projectPath !== "") loadQueue("batch", "")
     }
