@@ -219,6 +219,8 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     lm.close()
     win.close()
     win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    del engine
 
 
 def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch) -> None:
@@ -252,5 +254,7 @@ def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch) 
     lm.close()
     win.close()
     win.deleteLater()
-    QCoreApplication.processEvents()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    del engine
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
