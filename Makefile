@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/map.py
 	$(BIN)/python benchmarks/app_start.py
+	$(BIN)/python benchmarks/label_latency.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

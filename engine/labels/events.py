@@ -18,7 +18,9 @@ from ..config import RESERVED_LABELS
 from ..errors import ClassKitError
 from ..project import Project
 
-SOURCES = ("manual", "bulk", "accepted-suggestion", "import", "undo")
+SOURCES = ("manual", "bulk", "accepted-suggestion", "import", "undo", "rename", "merge", "delete")
+# Written by class operations (engine/labels/class_ops.py), never undone image by image.
+CLASS_OP_SOURCES = ("rename", "merge", "delete")
 UNLABELED = -1
 """Code in :func:`label_arrays` for an image without a class label."""
 MARKED = -2
@@ -78,9 +80,10 @@ def add_labels(project: Project, image_ids: Sequence[int], label: str | None, so
     ``label`` is matched case-insensitively against the project's classes and the reserved
     marks; ``round=None`` records the current round.
     """
-    if source not in SOURCES or source == "undo":
+    if source not in SOURCES or source == "undo" or source in CLASS_OP_SOURCES:
         raise ClassKitError(f"unknown label source {source!r} (one of: "
-                            f"{', '.join(s for s in SOURCES if s != 'undo')}; undo via undo())")
+                            f"{', '.join(s for s in SOURCES if s != 'undo' and s not in CLASS_OP_SOURCES)}; "
+                            "undo via undo())")
     name: str | None = None
     if label is not None:
         classes = class_lookup(project)
@@ -110,7 +113,7 @@ def _latest_undoable(con: sqlite3.Connection) -> int | None:
     undone = {r[0] for r in con.execute(
         "SELECT undo_of FROM label_events WHERE undo_of IS NOT NULL")}
     for (event_id,) in con.execute("SELECT id FROM label_events WHERE source NOT IN "
-                                   "('undo', 'import') ORDER BY id DESC"):
+                                   "('undo', 'import', 'rename', 'merge', 'delete') ORDER BY id DESC"):
         if event_id not in undone:
             return int(event_id)
     return None
@@ -150,6 +153,9 @@ def _undo_in(con: sqlite3.Connection, event_ids: Sequence[int]) -> list[int]:
             raise ClassKitError(f"no label event {event_id}")
         if ev["source"] == "undo":
             raise ClassKitError(f"event {event_id} is itself an undo; label the image again instead")
+        if ev["source"] in CLASS_OP_SOURCES:
+            raise ClassKitError(f"event {event_id} is part of a class {ev['source']}; change the "
+                                "class again instead of undoing one image of it")
         stack = _effective(con, ev["image_id"])
         ids = [r["id"] for r in stack]
         if event_id not in ids:

@@ -41,3 +41,31 @@ def test_merge_and_delete(project: Project) -> None:
     assert current_labels(project) == {} and project.classes() == []
     with pytest.raises(ClassKitError, match="no class"):
         merge_classes(project, "nope", "cat")
+
+
+def test_class_operations_are_not_undone_image_by_image(project) -> None:  # noqa: ANN001
+    """A plain undo skips rename events, and undoing one by id is refused (it would bring
+    back a class name that no longer exists)."""
+    import pytest
+
+    from classkit.engine.errors import ClassKitError
+    from classkit.engine.labels import class_ops
+    from classkit.engine.labels.events import add_labels, current_labels, undo
+
+    from ..conftest import make_image
+
+    with project.transaction() as con:
+        for i in range(2):
+            make_image(project.root / f"i{i}.png", seed=i)
+            con.execute("INSERT INTO images(path, content_hash, file_size, mtime_ns, width, height, "
+                        "format, added_at) VALUES (?,?,1,1,64,48,'PNG',1)", (f"i{i}.png", f"h{i}"))
+    add_labels(project, [1, 2], "cat")
+    class_ops.rename_class(project, "cat", "kitten")
+    assert set(current_labels(project).values()) == {"kitten"}
+    rename_ev = project.db.execute("SELECT MAX(id) FROM label_events WHERE source='rename'").fetchone()[0]
+    with pytest.raises(ClassKitError, match="class rename"):
+        undo(project, rename_ev)
+    # a plain undo never picks the rename; the manual label under it is not the latest: refused
+    with pytest.raises(ClassKitError, match="not the latest label"):
+        undo(project)
+    assert set(current_labels(project).values()) == {"kitten"}
