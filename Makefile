@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml setup.py scripts/system-deps.sh
 
 run: setup
 	$(BIN)/classkit demo demo
-	$(BIN)/classkit gui demo/project
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY$$QT_QPA_PLATFORM" ]; then $(BIN)/classkit gui demo/project; \
+	else echo "No display here, so the app was not opened. On a desktop: $(BIN)/classkit gui demo/project"; fi
 
 lint: setup
 	$(BIN)/ruff check engine cli app models tests benchmarks

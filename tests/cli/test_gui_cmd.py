@@ -59,3 +59,16 @@ def test_classkit_gui_and_the_launcher(tmp_path: Path) -> None:
                 [sys.executable, "-c", launcher, proj, "--quit-after", "1000"]):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env(tmp_path))
         assert out.returncode == 0, out.stderr
+
+
+def test_gui_without_a_display_is_a_clear_error(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """No display and no Qt platform chosen: one clear line, exit 1, Qt never loaded."""
+    import sys as _sys
+
+    from classkit.cli.main import main as cli_main
+
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(_sys, "platform", "linux")
+    assert cli_main(["gui"]) == 1
+    assert "no display found" in capsys.readouterr().err
