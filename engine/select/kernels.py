@@ -1,6 +1,6 @@
 """Numba kernels for batch selection, each with a plain numpy baseline of the same contract.
 
-``entropy_margin``: per-row entropy (nats) and top-1 minus top-2 margin of class probabilities.
+``entropy_margin`` and the bandwidth helpers live in :mod:`.scores` (re-exported here).
 
 ``kcenter_greedy``: greedy k-center (farthest-first) over L2-normalised rows, distance
 ``d = sqrt(2 - 2 x.c)``. Exact greedy reads every candidate row once per pick: at 1M x 384
@@ -34,6 +34,9 @@ from typing import Any
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
+
+from .scores import (bandwidth_fraction, entropy_margin, entropy_margin_numpy,  # noqa: F401
+                     measure_bandwidth)
 
 PROJ_DIMS = 48           # projected dims in "project" mode (int8: 48 B per candidate row)
 MARGIN = 0.3             # exact check when proj(x, c) <= (1 + MARGIN) * a(x)
@@ -204,48 +207,6 @@ def _project(X, rows, perm, sign, group, inv, lut, scale, out):  # noqa: ANN001
             out[i, g] = np.int8(min(np.float32(127.0), max(np.float32(-127.0), v)))
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def _entropy_margin(P, ent, mar):  # noqa: ANN001
-    n, C = P.shape
-    for i in prange(n):
-        h, p1, p2 = np.float32(0.0), np.float32(0.0), np.float32(0.0)
-        for j in range(C):  # branch-free: 0 * log(tiny) = 0; p2 = 2nd largest of p1, p2, p
-            p = P[i, j]
-            h -= p * np.log(max(p, np.float32(1e-30)))
-            p2 = max(p2, min(p1, p))
-            p1 = max(p1, p)
-        ent[i], mar[i] = h, p1 - p2
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _par_sum(a):  # noqa: ANN001
-    s = 0.0
-    for i in prange(a.size):
-        s += a[i]
-    return s
-
-
-def entropy_margin(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entropy (nats) and margin ``p1 - p2`` per row of (N, C) probabilities, float32 (numba)."""
-    P = np.ascontiguousarray(probs, dtype=np.float32)
-    if P.ndim != 2:
-        raise ValueError(f"probs must be 2-D (N, C), got shape {P.shape}")
-    ent, mar = np.empty(len(P), np.float32), np.empty(len(P), np.float32)
-    _entropy_margin(P, ent, mar)
-    return ent, mar
-
-
-def entropy_margin_numpy(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plain numpy baseline of :func:`entropy_margin`."""
-    P = np.asarray(probs, dtype=np.float32)
-    logp = np.log(np.where(P > 0, P, 1), dtype=np.float32)
-    ent = -(P * logp).sum(axis=1, dtype=np.float32)
-    if P.shape[1] == 1:
-        return ent, P[:, 0].copy()
-    top2 = np.partition(P, P.shape[1] - 2, axis=1)[:, -2:]
-    return ent, (top2[:, 1] - np.maximum(top2[:, 0], 0)).astype(np.float32)
-
-
 def _kernel_view(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A plain ndarray view of X the kernels can read (float16 as uint16 + lookup table)."""
     arr = X.view(np.ndarray) if isinstance(X, np.ndarray) else np.asarray(X)
@@ -413,21 +374,3 @@ def kcenter_numpy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = None
         d = np.maximum(2 - 2 * (Xc @ Xc[i]), 0)
         np.minimum(e, d, out=e, where=e >= 0)
     return np.asarray(picks, np.int64), np.asarray(dists, np.float64)
-
-
-def measure_bandwidth(nbytes: int = 1 << 30, repeats: int = 3) -> float:
-    """Read bandwidth in GB/s: best of ``repeats`` parallel (numba) sums over a float32 array."""
-    a = np.ones(nbytes // 4, np.float32)
-    _par_sum(a[:1024])
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _par_sum(a)
-        best = min(best, time.perf_counter() - t0)
-    return a.nbytes / best / 1e9
-
-
-def bandwidth_fraction(bytes_read: int, seconds: float, peak_gbps: float | None = None) -> float:
-    """Achieved read bandwidth as a fraction of ``peak_gbps`` (measured now when None)."""
-    peak = measure_bandwidth() if peak_gbps is None else peak_gbps
-    return bytes_read / max(seconds, 1e-12) / 1e9 / peak
