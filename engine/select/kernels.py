@@ -7,9 +7,10 @@
 float32 that is 1.5 GB (~60 ms at the ~26 GB/s two threads get here), so 500 picks take ~30 s
 (DESIGN.md section 8). ``reduce="project"`` reads ~30x fewer bytes and stays near-exact:
 
-* each candidate is also kept as an int8 seeded random orthonormal projection to 48 dims (a
-  signed random partition of the D coordinates: 48 B/row); one parallel pass per pick updates
-  ``a(x)``, the smallest projected squared distance to any center, from that copy alone;
+* each candidate is also kept as an int8 seeded random orthonormal projection to 48 dims
+  (32 from 250k candidates on; a signed random partition of the D coordinates); one
+  parallel pass per pick updates ``a(x)``, the smallest projected squared distance to any
+  center, from that copy alone;
 * ``e(x)``, the distance the pick is made on, is exact full-dim: the minimum of the exact
   distances to the centers that were projected-competitive, ``proj(x, c) <= (1 + MARGIN) a(x)``.
   Competitive centers are only *marked* in the pass; a row's exact distances are computed when
@@ -39,6 +40,11 @@ from .scores import (bandwidth_fraction, entropy_margin, entropy_margin_numpy,  
                      measure_bandwidth)
 
 PROJ_DIMS = 48           # projected dims in "project" mode (int8: 48 B per candidate row)
+PROJ_DIMS_LARGE = 32     # ... from LARGE_N candidates on, where each pass costs the most
+LARGE_N = 250_000
+# Measured (benchmarks/kernels.py, B=500, quiet 2-core machine): 1M x 384 synthetic: 48 dims
+# 3.8 s, covering radius 1.0075 x exact greedy; 32 dims 2.5 s, 1.012 x (exact numba 22 s).
+# Fashion-MNIST 20k x 1280 (real embeddings): 48 dims 1.019 x, 32 dims 1.040 x.
 MARGIN = 0.3             # exact check when proj(x, c) <= (1 + MARGIN) * a(x)
 SLACK = 0.01             # a settled row within 1% of the farthest bound is picked at once
 MAX_SEEDS = 1024         # more seeds are first thinned by k-center among themselves
@@ -272,8 +278,9 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
     rows, seeds, e = _setup(X, seeds, candidates, mindist)
     n, D = rows.size, X.shape[1]
     budget = int(min(max(budget, 0), np.count_nonzero(e >= 0)))
+    pdims = PROJ_DIMS_LARGE if n >= LARGE_N else PROJ_DIMS
     if reduce == "auto":
-        reduce = "project" if D > 2 * PROJ_DIMS and n * D * max(budget, 1) > _AUTO_WORK else "none"
+        reduce = "project" if D > 2 * pdims and n * D * max(budget, 1) > _AUTO_WORK else "none"
     if reduce not in ("none", "project"):
         raise ValueError(f"reduce must be 'auto', 'none' or 'project', not {reduce!r}")
     if seeds.size > MAX_SEEDS:  # thin a large seed set to the seeds that best cover it
@@ -284,19 +291,19 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
     if reduce == "project" and budget:
         rng = np.random.default_rng([random_state, 7])
         perm, sign = rng.permutation(D), rng.choice(np.float32([-1, 1]), D)
-        group = (np.arange(D) % PROJ_DIMS).astype(np.int64)
-        inv = (1 / np.sqrt(np.bincount(group, minlength=PROJ_DIMS))).astype(np.float32)
+        group = (np.arange(D) % pdims).astype(np.int64)
+        inv = (1 / np.sqrt(np.bincount(group, minlength=pdims))).astype(np.float32)
         scale = np.float32(127 / 0.6)  # unit rows: |coordinate| < 0.6 except for rare spikes
-        Z = np.empty((n, PROJ_DIMS), np.int8)
+        Z = np.empty((n, pdims), np.int8)
         _project(Xv, rows, perm, sign, group, inv, lut, scale, Z)
-        Zs = np.empty((seeds.size, PROJ_DIMS), np.int8)
+        Zs = np.empty((seeds.size, pdims), np.int8)
         _project(Xv, seeds, perm, sign, group, inv, lut, scale, Zs)
         # a from a known mindist: the expected projected distance of a pair that far apart.
-        a = np.where(e < _BIG, np.maximum(e, 0) * scale**2 * PROJ_DIMS / D, _BIG).astype(np.float32)
+        a = np.where(e < _BIG, np.maximum(e, 0) * scale**2 * pdims / D, _BIG).astype(np.float32)
         margin, slack = np.float32(1 + MARGIN), np.float32((1 - SLACK) ** 2)
         pend = np.full(n, np.iinfo(np.int32).max, np.int32)
         C = np.empty((budget, D), np.float32)
-        Zc = np.empty((budget, PROJ_DIMS), np.int8)
+        Zc = np.empty((budget, pdims), np.int8)
 
     def center(r: int) -> np.ndarray:
         return np.asarray(X[r], dtype=np.float32)
@@ -343,7 +350,7 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
     per_row = Xv.dtype.itemsize * D
     st["bytes_read"] = st["exact_rows"] * per_row + st["passes"] * n * 4  # rows read + e
     if reduce == "project":  # + the projected copy and a, per pass; + reading X to project it
-        st["bytes_read"] += st["passes"] * n * (PROJ_DIMS + 4) + (n + seeds.size) * per_row
+        st["bytes_read"] += st["passes"] * n * (pdims + 4) + (n + seeds.size) * per_row
     if stats is not None:
         stats.update(st)
     return np.asarray(picks, np.int64), np.asarray(dists, np.float64)
