@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from classkit.cli.main import RESERVED, main
+
+from .helpers import run_json
 from tests.conftest import make_image
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    return json.loads(out)
 
 
 @pytest.fixture

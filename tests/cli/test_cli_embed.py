@@ -1,21 +1,15 @@
 """`classkit models` and `classkit embed` as a user runs them."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from classkit.cli.main import main
+
+from .helpers import run_json
 from tests.conftest import make_image
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
 
 
 def test_models_lists_builtins_default_first(capsys: pytest.CaptureFixture[str]) -> None:

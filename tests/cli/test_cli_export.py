@@ -10,14 +10,9 @@ import pytest
 from classkit.cli.commands import export_cmd
 from classkit.cli.main import RESERVED, main
 from classkit.engine.export import FORMATS, LINK_MODES
+
+from .helpers import run_json
 from tests.conftest import make_image
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
 
 
 @pytest.fixture

@@ -1,20 +1,14 @@
 """``classkit label``: CSV import, labeling by id, undo and history, end to end."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from classkit.cli.main import main
+
+from .helpers import run_json
 from tests.conftest import make_image
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    return json.loads(out)
 
 
 @pytest.fixture

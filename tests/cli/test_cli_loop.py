@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,7 @@ import pytest
 from classkit.cli.main import main
 from classkit.engine.demo import CLASSES, make_demo_data
 
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
+from .helpers import run_json
 
 
 @pytest.fixture(scope="module")

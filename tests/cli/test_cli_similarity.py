@@ -1,7 +1,6 @@
 """`classkit index / neighbors / map / cluster` on a small real project (demo shapes)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,7 @@ from PIL import Image
 from classkit.cli.main import main
 from classkit.engine.demo import make_demo_data
 
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
+from .helpers import run_json
 
 
 @pytest.fixture(scope="module")
