@@ -50,6 +50,9 @@ class RoundMixin:
     @Slot()
     def trainNow(self) -> None:
         """Train a round in the background; labeling goes on; suggestions refresh after."""
+        from .label_model import load_training_stack
+
+        load_training_stack()  # torch is imported on the GUI thread only (no-op once loaded)
         self._start("training", train_job, self._path, then=lambda v: self._refresh_suggestions())
 
     def _start(self, what: str, fn: Any, *args: Any, then: Any) -> None:
