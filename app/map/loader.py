@@ -15,7 +15,7 @@ import numpy as np
 
 from classkit.engine.embed.store import load_embeddings
 from classkit.engine.errors import ClassKitError
-from classkit.engine.labels.events import label_arrays
+from classkit.engine.labels.events import align, label_arrays
 from classkit.engine.project import Project
 from classkit.engine.similarity.clusters import Clustering
 from classkit.engine.similarity.project_layer import load_map, neighbors
@@ -40,17 +40,6 @@ class MapData:
 
 class NoMap(ClassKitError):
     """The project has no map yet (an honest empty state, not an error)."""
-
-
-def _align(src_ids: np.ndarray, values: np.ndarray, ids: np.ndarray, fill: int) -> np.ndarray:
-    order = np.argsort(src_ids, kind="stable")
-    s = src_ids[order]
-    pos = np.minimum(np.searchsorted(s, ids), max(s.size - 1, 0))
-    out = np.full(ids.shape, fill, np.int64)
-    if s.size:
-        hit = s[pos] == ids
-        out[hit] = np.asarray(values)[order][pos[hit]]
-    return out
 
 
 def load_map_data(root: str | Path) -> MapData:
@@ -80,7 +69,7 @@ def load_map_data(root: str | Path) -> MapData:
         folder = project.current_artifact("clusters")
         if folder is not None:
             cl = Clustering.load(Path(folder))
-            clusters = _align(np.asarray(cl.ids, np.int64), cl.assign, ids, -1)
+            clusters = align(ids, np.asarray(cl.ids, np.int64), np.asarray(cl.assign, np.int64), -1)
         return MapData(Path(project.root), ids, np.ascontiguousarray(coords, np.float32), labels,
                        classes, probs, clusters, tuple(notes))
 

@@ -178,7 +178,7 @@ def current_labels(project: Project) -> dict[int, str]:
     return {int(r[0]): r[1] for r in project.db.execute("SELECT image_id, label FROM current_labels")}
 
 
-def align(ids: np.ndarray, keys: np.ndarray, values: np.ndarray, fill: int) -> np.ndarray:
+def align(ids: np.ndarray, keys: np.ndarray, values: np.ndarray, fill: int | float | bool) -> np.ndarray:
     """``values`` (given per ``keys``, unique ids) aligned with ``ids``; ``fill`` where absent."""
     ids = np.asarray(ids, dtype=np.int64)
     out = np.full(ids.shape, fill, dtype=values.dtype)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..embed.store import EmbeddingSet, load_embeddings
 from ..errors import ClassKitError
-from ..labels.events import label_arrays
+from ..labels.events import align, label_arrays
 from ..labels.splits import assign_splits, load_splits
 from ..project import Project
 from ..similarity.project_layer import duplicate_groups
@@ -45,12 +45,7 @@ def load_loop_data(project: Project) -> LoopData:
 def dup_groups_for(project: Project, ids: np.ndarray) -> np.ndarray:
     """Near-duplicate group per row of ``ids`` (-1 none), from the cached kNN graph."""
     g_ids, groups = duplicate_groups(project)
-    out = np.full(len(ids), -1, np.int64)
-    pos = np.searchsorted(g_ids, ids)
-    pos = np.minimum(pos, max(len(g_ids) - 1, 0))
-    hit = g_ids[pos] == ids if len(g_ids) else np.zeros(len(ids), bool)
-    out[hit] = groups[pos[hit]]
-    return out
+    return align(ids, np.asarray(g_ids, np.int64), np.asarray(groups, np.int64), -1)
 
 
 def splits_for(project: Project, data: LoopData, seed: int = 0) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
+from ..labels.events import align
 from ..project import Project
 from ..select.context import SelectionContext
 from ..select.recipe import DEFAULT_WEIGHTS, select_batch
@@ -27,16 +28,6 @@ from ..similarity.project_layer import cluster_project, ensure_graph
 from .data import LoopData, dup_groups_for, load_loop_data
 from .ledger import current_round
 from .predictions import current_predictions
-
-
-def _align(src_ids: np.ndarray, values: np.ndarray, ids: np.ndarray, fill: Any) -> np.ndarray:
-    out = np.full((len(ids),) + values.shape[1:], fill, dtype=values.dtype)
-    if len(src_ids) == 0:
-        return out
-    pos = np.clip(np.searchsorted(src_ids, ids), 0, len(src_ids) - 1)
-    hit = src_ids[pos] == ids
-    out[hit] = values[pos[hit]]
-    return out
 
 
 def _clusters(project: Project, data: LoopData, progress: ProgressFn,
@@ -50,7 +41,8 @@ def _clusters(project: Project, data: LoopData, progress: ProgressFn,
         folder = project.current_artifact("clusters")
     assert folder is not None
     cl = Clustering.load(Path(folder))
-    return _align(np.asarray(cl.ids), np.asarray(cl.assign, np.int64), data.ids, -1), Path(folder).name
+    assign = align(data.ids, np.asarray(cl.ids, np.int64), np.asarray(cl.assign, np.int64), -1)
+    return assign, Path(folder).name
 
 
 def _suspects(project: Project, ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -58,8 +50,8 @@ def _suspects(project: Project, ids: np.ndarray) -> tuple[np.ndarray | None, np.
     if folder is None or not (Path(folder) / "oof_ids.npy").is_file():
         return None, None
     oof_ids = np.load(Path(folder) / "oof_ids.npy")
-    scores = _align(oof_ids, np.load(Path(folder) / "suspect_scores.npy").astype(np.float64), ids, np.nan)
-    mask = _align(oof_ids, np.load(Path(folder) / "suspect_mask.npy").astype(bool), ids, False)
+    scores = align(ids, oof_ids, np.load(Path(folder) / "suspect_scores.npy").astype(np.float64), np.nan)
+    mask = align(ids, oof_ids, np.load(Path(folder) / "suspect_mask.npy").astype(bool), False)
     return scores, mask
 
 
@@ -86,7 +78,8 @@ def build_context(project: Project, data: LoopData, seed: int = 0, progress: Pro
         probs = pred.aligned(data.ids)
         sources["prediction_version"] = pred.version if probs is not None else None
     graph = ensure_graph(project, progress=progress, cancel=cancel)
-    typicality = _align(np.asarray(graph.ids), np.asarray(graph.sims, np.float32).mean(1), data.ids, np.nan)
+    typicality = align(data.ids, np.asarray(graph.ids, np.int64), np.asarray(graph.sims, np.float32).mean(1),
+                       np.nan)
     assign, sources["clusters_version"] = _clusters(project, data, progress, cancel)
     scores, mask = _suspects(project, data.ids)
     disagreement = None
