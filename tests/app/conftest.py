@@ -6,6 +6,7 @@ tests start their own Xvfb subprocess when ``xvfb-run`` is installed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QSG_RENDER_LOOP", "basic")   # grabWindow() can deadlock with a render thread
 os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
 
-from classkit.app.map import pin_none  # noqa: E402
-
-pin_none()  # PySide6 6.12 on CPython 3.11 leaks a reference to None per void call
+import classkit.app  # noqa: E402,F401  (pins None: PySide6 6.12 on CPython 3.11 leaks references)
 
 QML_DIR = Path(__file__).resolve().parents[2] / "qml"
 
@@ -32,3 +31,22 @@ def qapp_cls():
 def qml_dir() -> Path:
     """The repository's qml/ folder (add it to an engine's import path)."""
     return QML_DIR
+
+
+@pytest.fixture
+def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:  # noqa: ANN001
+    """QSettings in a temporary INI file, so recent projects and the theme never touch the
+    user's; the format and app identity are restored afterwards."""
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    QCoreApplication.setOrganizationName("ClassKitTests")
+    QCoreApplication.setApplicationName("shell")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
+    QCoreApplication.setOrganizationName(names[0])
+    QCoreApplication.setApplicationName(names[1])

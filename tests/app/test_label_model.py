@@ -223,14 +223,11 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     del engine
 
 
-def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch) -> None:
+def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch,
+                                isolated_settings) -> None:  # noqa: ANN001
     """The real main window on a project: the Label view loads the batch and takes keys."""
-    from PySide6.QtCore import QSettings
-
     from classkit.app.main import create_engine
 
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
     path = tmp_path / "p"
     shutil.copytree(base, path)
     engine = create_engine(path)
@@ -257,4 +254,3 @@ def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch) 
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     del engine
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QObject, QPointF, QSettings, Qt
+from PySide6.QtCore import QCoreApplication, QObject, QPointF, Qt
 from PySide6.QtQuick import QQuickItem, QQuickWindow
 from PySide6.QtTest import QTest
 
@@ -14,22 +14,6 @@ from classkit.app.main import create_engine, qml_dir
 from classkit.engine.errors import ClassKitError
 from classkit.engine.project import Project
 from tests.conftest import make_image
-
-
-@pytest.fixture
-def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
-    """QSettings in a temporary INI file, so recent projects and the theme never touch the user's."""
-    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QCoreApplication.setOrganizationName("ClassKitTests")
-    QCoreApplication.setApplicationName("shell-qml")
-    QSettings().clear()
-    yield
-    QSettings().clear()
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
-    QCoreApplication.setOrganizationName(names[0])
-    QCoreApplication.setApplicationName(names[1])
 
 
 def _load(qtbot, project: Path | None = None):

@@ -5,27 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
 
 from classkit.app.jobs import JobRunner
 from classkit.app.project_model import ProjectModel
 from tests.conftest import make_image
-
-
-@pytest.fixture
-def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:
-    """QSettings in a temporary INI file, so recent projects never touch the user's."""
-    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QCoreApplication.setOrganizationName("ClassKitTests")
-    QCoreApplication.setApplicationName("shell")
-    QSettings().clear()
-    yield
-    QSettings().clear()
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
-    QCoreApplication.setOrganizationName(names[0])
-    QCoreApplication.setApplicationName(names[1])
 
 
 @pytest.fixture
