@@ -2,9 +2,8 @@
 building queues, neighbours, review candidates, refreshed suggestions. No Qt."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,14 @@ from classkit.engine.errors import ClassKitError
 from classkit.engine.labels.queue import suggestions_for, build_queue
 from classkit.engine.project import Project
 
+from .project_thread import ProjectThread
 
-class LabelReader:
+
+class LabelReader(ProjectThread):
     """Serial reads on a dedicated thread; results go to ``fn``'s caller as futures."""
 
     def __init__(self, root: str | Path) -> None:
-        self._root = Path(root)
-        self._local = threading.local()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="label-reader")
-
-    def _project(self) -> Project:
-        p = getattr(self._local, "project", None)
-        if p is None:
-            p = self._local.project = Project.open(self._root)
-        return p
+        super().__init__(root, "label-reader")
 
     def submit(self, fn: Callable[[Project], Any]) -> Future:
         return self._pool.submit(lambda: fn(self._project()))
@@ -72,15 +65,3 @@ class LabelReader:
             found = [x for x in self._near(p, image_id, max(4 * n, n + 10)) if x["label"] is None]
             return found[:n]
         return self.submit(work)
-
-    def close(self) -> None:
-        def shut() -> None:
-            p = getattr(self._local, "project", None)
-            if p is not None:
-                p.close()
-                self._local.project = None
-        try:
-            self._pool.submit(shut)
-        except RuntimeError:  # interpreter shutdown
-            return
-        self._pool.shutdown(wait=True)

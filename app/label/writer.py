@@ -10,25 +10,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from classkit.engine.labels.events import add_labels, undo_events
 from classkit.engine.project import Project
 
+from .project_thread import ProjectThread
+
 log = logging.getLogger(__name__)
 Done = Callable[[dict[str, Any]], None]
 
 
-class LabelWriter:
+class LabelWriter(ProjectThread):
     """Serial label commits on a dedicated thread; keeps this session's undo stack."""
 
     def __init__(self, root: str | Path, on_done: Done | None = None) -> None:
-        self._root = Path(root)
+        super().__init__(root, "label-writer")
         self._on_done = on_done
-        self._local = threading.local()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="label-writer")
         self._undo: list[tuple[list[int], Any]] = []  # (event ids, caller's tag); writer thread only
         self._pending = 0
         self._lock = threading.Lock()
@@ -38,12 +38,6 @@ class LabelWriter:
     def pending(self) -> int:
         with self._lock:
             return self._pending
-
-    def _project(self) -> Project:
-        p = getattr(self._local, "project", None)
-        if p is None:
-            p = self._local.project = Project.open(self._root)
-        return p
 
     def _run(self, kind: str, fn: Callable[[Project], dict[str, Any]], t_key: float,
              extra: dict[str, Any]) -> dict[str, Any]:
@@ -97,15 +91,3 @@ class LabelWriter:
     def call(self, fn: Callable[[Project], Any]) -> Future:
         """Run ``fn(project)`` in order with the label commits (class edits)."""
         return self._submit("call", lambda p: {"result": fn(p)}, None)
-
-    def close(self, wait: bool = True) -> None:
-        def shut() -> None:
-            p = getattr(self._local, "project", None)
-            if p is not None:
-                p.close()
-                self._local.project = None
-        try:
-            self._pool.submit(shut)
-        except RuntimeError:  # interpreter shutdown: the thread is gone with its connection
-            return
-        self._pool.shutdown(wait=wait)
