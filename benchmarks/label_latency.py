@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _display import ensure_display  # noqa: E402
 
 W, H = 1280, 800
 QML = b"""import QtQuick
@@ -191,13 +192,7 @@ def main_() -> None:
     ap.add_argument("--think-ms", type=int, default=40, help="pause between labels (a fast human)")
     ap.add_argument("--project", type=Path, help="reuse a generated project (copied)")
     args = ap.parse_args()
-    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
-        xvfb = shutil.which("xvfb-run")
-        if xvfb is None:
-            sys.exit("benchmarks/label_latency.py needs a display or xvfb-run (apt-get install xvfb)")
-        env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "QSG_RENDER_LOOP": "basic"}
-        sys.exit(subprocess.call([xvfb, "-a", "-s", f"-screen 0 {W + 80}x{H + 80}x24", sys.executable,
-                                  *sys.argv], env=env))
+    ensure_display("benchmarks/label_latency.py", W + 80, H + 80)
     os.environ.setdefault("QSG_RENDER_LOOP", "basic")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")

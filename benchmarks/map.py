@@ -14,15 +14,16 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _display import ensure_display  # noqa: E402
 
 W, H = 1200, 800
 
@@ -193,13 +194,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--no-lod-max", type=int, default=1_000_000, help="largest N rendered without LOD")
     args = ap.parse_args()
-    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
-        xvfb = shutil.which("xvfb-run")
-        if xvfb is None:
-            sys.exit("benchmarks/map.py needs a display or xvfb-run (apt-get install xvfb)")
-        env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "QSG_RENDER_LOOP": "basic"}
-        sys.exit(subprocess.call([xvfb, "-a", "-s", f"-screen 0 {W + 80}x{H + 80}x24", sys.executable,
-                                  *sys.argv], env=env))
+    ensure_display("benchmarks/map.py", W + 80, H + 80)
     os.environ.setdefault("QSG_RENDER_LOOP", "basic")
     sizes = [int(s) for s in args.sizes.split(",")]
     bench_engine(max(sizes))
