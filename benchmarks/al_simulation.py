@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
 
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
+from classkit.engine.labels.splits import check_fractions, order_keys, stratified_assign  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
 from classkit.engine.select.context import SelectionContext  # noqa: E402
 from classkit.engine.select.recipe import select_batch  # noqa: E402
@@ -61,20 +62,14 @@ def emit(**rec: Any) -> None:
             fh.write(line + "\n")
 
 
-def sim_splits(y_known: np.ndarray, split: np.ndarray, seed: int, val_share: float = 0.2) -> np.ndarray:
-    """Stable stratified train/val assignment of newly labeled rows (the sim has its own
-    test set, so no labels go to test): each new row of class c goes where class c is
-    furthest below its target share; existing assignments never change."""
-    split = split.copy()
-    new = np.flatnonzero((y_known >= 0) & (split < 0))
-    order = new[np.argsort(np.random.default_rng(seed + len(new)).random(len(new)), kind="stable")]
-    for row in order:
-        c = y_known[row]
-        members = (y_known == c) & (split >= 0)
-        n_val = int((split[members] == 1).sum())
-        n_tot = int(members.sum())
-        split[row] = 1 if n_tot >= 2 and n_val < val_share * (n_tot + 1) else 0
-    return split
+SIM_FRACTIONS = {"train": 0.8, "val": 0.2}  # the simulation has its own test set
+
+
+def sim_splits(y_known: np.ndarray, split: np.ndarray, keys: np.ndarray,
+               groups: np.ndarray | None = None) -> np.ndarray:
+    """Stable stratified train/val splits of newly labeled rows, with the product's own
+    mechanism (``labels.splits.stratified_assign``): existing assignments never change."""
+    return stratified_assign(y_known, split, keys, check_fractions(SIM_FRACTIONS), groups=groups)
 
 
 class Sim:
@@ -88,6 +83,8 @@ class Sim:
         self.dup = near_duplicate_groups(graph)
         self.clusters, _ = over_cluster(X, random_state=seed)
         self.k = int(self.clusters.max()) + 1
+        # seeded split order keys (the row index stands in for a content hash)
+        self.keys = order_keys([str(i) for i in range(len(X))], seed)
         self.seconds = round(time.perf_counter() - t0, 2)
 
     def context(self, y: np.ndarray, probs: np.ndarray | None, fit: Any, seed: int) -> SelectionContext:
@@ -131,7 +128,7 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
         t_sel = time.perf_counter() - t0
         new = rows[y[rows] == -1]
         y[new] = y_pool[new]  # the simulated labeler; audit re-checks of labeled rows change nothing
-        split = sim_splits(y, split, seed)
+        split = sim_splits(y, split, sim.keys, sim.dup)
         round_no += 1
         if len(np.unique(y[y >= 0])) < 2:
             continue
@@ -151,7 +148,8 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
 
 def reference_accuracy(X: np.ndarray, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
                        args: argparse.Namespace, seed: int) -> float:
-    split = sim_splits(y_pool, np.full(len(y_pool), -1, np.int64), seed)
+    split = sim_splits(y_pool, np.full(len(y_pool), -1, np.int64),
+                       order_keys([str(i) for i in range(len(y_pool))], seed))
     fit = fit_round(X, y_pool, split, CLASSES, config=HeadConfig(kind=args.head, seed=seed), folds=0)
     return float((predict_proba(fit.head, X_test, fit.temperature).argmax(1) == y_test).mean())
 
