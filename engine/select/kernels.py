@@ -55,7 +55,9 @@ _LUT = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
 
 
 def _val(X: Any, i: int, j: int, lut: Any) -> float:  # numba-only: float32 of X[i, j]
-    raise NotImplementedError
+    """Typing stub: numba compiles calls through the ``@overload`` below (float16 rows come
+    in as uint16 and go through ``lut``); plain Python never calls it."""
+    raise NotImplementedError("_val exists only inside numba-compiled kernels")
 
 
 @overload(_val, inline="always")
