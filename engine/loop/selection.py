@@ -33,14 +33,14 @@ from .predictions import current_predictions
 def _clusters(project: Project, data: LoopData, progress: ProgressFn,
               cancel: CancelToken) -> tuple[np.ndarray, str]:
     folder = project.current_artifact("clusters")
-    params = {}
+    cl = None
     if folder is not None and (Path(folder) / "clusters.json").is_file():
-        params = json.loads((Path(folder) / "clusters.json").read_text()).get("params", {})
-    if folder is None or params.get("embedding_version") != data.emb.version:
+        cl = Clustering.load(Path(folder))
+    if cl is None or cl.params.get("embedding_version") != data.emb.version:  # missing or stale
         cluster_project(project, progress=progress, cancel=cancel)
         folder = project.current_artifact("clusters")
-    assert folder is not None
-    cl = Clustering.load(Path(folder))
+        assert folder is not None
+        cl = Clustering.load(Path(folder))
     assign = align(data.ids, np.asarray(cl.ids, np.int64), np.asarray(cl.assign, np.int64), -1)
     return assign, Path(folder).name
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ClassKitError
 from ..project import Project
 
 
@@ -45,8 +46,8 @@ def _batch_audit_agreement(project: Project, batch: Any) -> tuple[int, float | N
         return 0, None
     try:
         pred = load_predictions(project, version)
-    except Exception:  # noqa: BLE001 - a pruned or broken old version only loses this signal
-        return 0, None
+    except (ClassKitError, OSError, KeyError, ValueError):  # a pruned or broken old version
+        return 0, None  # only loses this signal
     ids = np.array([r[0] for r in rows], np.int64)
     pos = np.clip(np.searchsorted(pred.ids, ids), 0, len(pred.ids) - 1)
     found = pred.ids[pos] == ids
