@@ -174,7 +174,8 @@ class ExplorerModel(QObject):
         d = self._data
         if d is None:
             return
-        self._coloring = colors.build_coloring(self._mode, d.labels, d.classes, d.probs, d.clusters)
+        self._coloring = colors.build_coloring(self._mode, d.labels, d.classes, d.probs, d.clusters,
+                                               d.class_colors)
         self._hidden = {h for h in self._hidden if h < len(self._coloring.names)}
         self.legendChanged.emit()
         self._refilter()

@@ -36,6 +36,7 @@ class MapData:
     probs: np.ndarray | None = None  # (n, C) float32 calibrated probabilities
     clusters: np.ndarray | None = None  # cluster id, -1 none
     notes: tuple[str, ...] = ()
+    class_colors: list[str] | None = None  # "#rrggbb" per class, the project's own
 
 
 class NoMap(ClassKitError):
@@ -49,7 +50,8 @@ def load_map_data(root: str | Path) -> MapData:
             raise NoMap("No map yet: run Map from the pipeline (or `classkit map`).")
         ids, coords = load_map(project)
         ids = np.asarray(ids, np.int64)
-        classes = [c.name for c in project.classes()]
+        class_specs = project.classes()
+        classes = [c.name for c in class_specs]
         labels = label_arrays(project, ids, classes)
         notes: list[str] = []
         probs = None
@@ -71,7 +73,7 @@ def load_map_data(root: str | Path) -> MapData:
             cl = Clustering.load(Path(folder))
             clusters = align(ids, np.asarray(cl.ids, np.int64), np.asarray(cl.assign, np.int64), -1)
         return MapData(Path(project.root), ids, np.ascontiguousarray(coords, np.float32), labels,
-                       classes, probs, clusters, tuple(notes))
+                       classes, probs, clusters, tuple(notes), [c.color for c in class_specs])
 
 
 def current_labels(root: str | Path, ids: np.ndarray, classes: list[str]) -> np.ndarray:

@@ -107,10 +107,26 @@ def uncertainty_of(probs: np.ndarray) -> np.ndarray:
     return (1.0 - np.asarray(probs, np.float32).max(1)).astype(np.float32)
 
 
+def class_palette(k: int, class_colors: list[str] | None = None) -> np.ndarray:
+    """(k, 4) uint8: each class's own colour (``#rrggbb``, as set with ``classkit classes
+    --color``), falling back to the categorical palette where one is missing or malformed."""
+    out = categorical_palette(k)
+    for i, color in enumerate((class_colors or [])[:k]):
+        if isinstance(color, str) and len(color) == 7 and color.startswith("#"):
+            try:
+                out[i] = hex_rgba(color)
+            except ValueError:
+                pass
+    return out
+
+
 def build_coloring(mode: str, labels: np.ndarray, classes: list[str],
-                   probs: np.ndarray | None = None, clusters: np.ndarray | None = None) -> Coloring:
+                   probs: np.ndarray | None = None, clusters: np.ndarray | None = None,
+                   class_colors: list[str] | None = None) -> Coloring:
     """The colouring for ``mode`` from aligned arrays: ``labels`` (class index, -1 unlabeled,
-    -2 marked), ``probs`` (n, C) or None, ``clusters`` (cluster id, -1 none) or None."""
+    -2 marked), ``probs`` (n, C) or None, ``clusters`` (cluster id, -1 none) or None.
+    Classes are drawn in ``class_colors`` (the project's, same order as ``classes``) when given,
+    so the map matches the legend and the label workbench."""
     labels = np.asarray(labels, np.int64)
     n, c = labels.shape[0], len(classes)
     grey, mark = hex_rgba(GREY, 200), hex_rgba(MARK, 200)
@@ -120,13 +136,13 @@ def build_coloring(mode: str, labels: np.ndarray, classes: list[str],
         return Coloring(mode, cat, pal, ["unlabeled", "labeled", "marked (unsure/junk/skip)"])
     if mode == LABEL:
         cat = np.where(labels >= 0, labels, np.where(labels == -2, c + 1, c)).astype(np.int32)
-        pal = np.vstack([categorical_palette(c), np.array([grey, mark], np.uint8)])
+        pal = np.vstack([class_palette(c, class_colors), np.array([grey, mark], np.uint8)])
         return Coloring(mode, cat, pal, [*classes, "unlabeled", "marked"])
     if mode == PREDICTED:
         if probs is None:
             return Coloring(mode, np.zeros(n, np.int32), np.array([grey], np.uint8), ["no predictions"])
         cat = np.asarray(probs).argmax(1).astype(np.int32)
-        return Coloring(mode, cat, categorical_palette(c), list(classes))
+        return Coloring(mode, cat, class_palette(c, class_colors), list(classes))
     if mode == UNCERTAINTY:
         if probs is None:
             return Coloring(mode, np.zeros(n, np.int32), np.array([grey], np.uint8), ["no predictions"])

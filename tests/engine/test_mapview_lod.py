@@ -112,6 +112,16 @@ def test_colour_mode_specifics():
         colors.build_coloring("bogus", labels, [])
 
 
+def test_classes_are_drawn_in_their_own_colours():
+    labels = np.array([0, 1, -1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], np.float32)
+    for mode in (colors.LABEL, colors.PREDICTED):
+        c = colors.build_coloring(mode, labels, ["cat", "dog"], probs, class_colors=["#102030", "bad"])
+        legend = c.legend()
+        assert legend[0]["color"] == "#102030"  # the project's colour
+        assert legend[1]["color"] == colors.rgba_hex(colors.categorical_palette(2)[1])  # fallback
+
+
 def test_splat_draws_round_points_and_rings():
     from classkit.engine.mapview.splat import splat
     img = np.zeros((10, 10, 4), np.uint8)
