@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtQml import QQmlApplicationEngine
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,32 @@ def shutdown(engine: QQmlApplicationEngine, timeout_ms: int = 10_000) -> None:
                 log.warning("jobs still running at exit")
 
 
-def run(argv: Sequence[str], project: Path | None = None, quit_after_ms: int | None = None) -> int:
+def _forward_qt_messages(install: bool) -> None:
+    """Qt's own messages (QML errors and warnings) into Python logging, so they reach the
+    app's log file as well as the terminal; ``install=False`` restores Qt's handler."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    qt_log = logging.getLogger("classkit.qt")
+
+    def handler(mode: QtMsgType, _context: object, message: str) -> None:
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler if install else None)
+
+
+def run(argv: Sequence[str], project: Path | None = None, quit_after_ms: int | None = None,
+        screenshot: Path | None = None) -> int:
     """Start the app (optionally on ``project``); returns the exit code.
 
     ``quit_after_ms`` quits after that long: a smoke test of startup and project loading.
+    ``screenshot`` saves the window once the map is shown, then quits (app/snapshot.py).
     """
+    t0 = time.perf_counter()
     # Before numpy/faiss/numba load: spinning OpenMP threads starve the GUI (DESIGN §8).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QGuiApplication
 
     from classkit.engine import __version__
@@ -103,15 +123,37 @@ def run(argv: Sequence[str], project: Path | None = None, quit_after_ms: int | N
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("classkit")  # matches classkit.desktop (Wayland window icon, grouping)
+    icon = qml_dir() / "ClassKit" / "icons" / "classkit.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     if project is not None and not Path(project).exists():
         log.error("project folder not found: %s", project)
         return 1
+    _forward_qt_messages(True)
+    try:
+        return _run_engine(app, project, quit_after_ms, screenshot, t0)
+    finally:
+        _forward_qt_messages(False)
+
+
+def _run_engine(app: QGuiApplication, project: Path | None, quit_after_ms: int | None,
+                screenshot: Path | None, t0: float) -> int:
+    from PySide6.QtCore import QTimer
+
+    """Load the window and run the event loop; ``run`` without the application setup."""
     engine = create_engine(project)
     if not engine.rootObjects():
         log.error("the main window failed to load (see the QML errors above)")
         return 1
     if quit_after_ms:
         QTimer.singleShot(quit_after_ms, app.quit)
+    if screenshot is not None:
+        from .snapshot import arm
+
+        arm(app, engine, Path(screenshot), t0, with_project=project is not None)
     code = int(app.exec())
     shutdown(engine)
     for root in engine.rootObjects():  # windows go before their view models

@@ -72,3 +72,59 @@ def test_gui_without_a_display_is_a_clear_error(monkeypatch, capsys) -> None:  #
     monkeypatch.setattr(_sys, "platform", "linux")
     assert cli_main(["gui"]) == 1
     assert "no display found" in capsys.readouterr().err
+
+
+def _project_with_map(root: Path) -> tuple[Path, list[str]]:
+    """A project whose 300 images are all labeled (3 classes, their own colours) and placed
+    on a map in three blobs: no pixels or embeddings needed to draw it."""
+    import time
+
+    import numpy as np
+
+    from classkit.engine.fsutil import write_json_atomic
+
+    project = Project.create(root, name="shot", classes=["a", "b", "c"])
+    colours = [c.color for c in project.classes()]
+    n, now = 300, time.time()
+    with project.transaction() as con:
+        con.executemany(
+            "INSERT INTO images(id, path, content_hash, file_size, mtime_ns, width, height, format, "
+            "added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            ((i + 1, f"/nonexistent/{i}.png", f"h{i}", 1, 1, 8, 8, "PNG", now) for i in range(n)))
+        con.executemany("INSERT INTO label_events(image_id, label, source, created_at) VALUES (?,?,?,?)",
+                        ((i + 1, "abc"[i % 3], "manual", now) for i in range(n)))
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.2, 0.2], [0.8, 0.3], [0.5, 0.8]])
+    coords = (centres[np.arange(n) % 3] + rng.normal(0, 0.05, (n, 2))).astype(np.float32)
+    version, folder = project.new_version_dir("map")
+    np.save(folder / "ids.npy", np.arange(1, n + 1, dtype=np.int64))
+    np.save(folder / "coords.npy", coords)
+    np.save(folder / "display.npy", ((coords - coords.min(0)) / np.ptp(coords, 0)).astype(np.float32))
+    write_json_atomic(folder / "manifest.json", {"embedding_version": "synthetic", "count": n})
+    project.register_artifact("map", version, {"embedding_version": "synthetic", "count": n})
+    project.close()
+    return root, colours
+
+
+def test_screenshot_shows_the_map_in_the_class_colours(tmp_path: Path) -> None:
+    """`classkit gui P --screenshot F`: waits for the map, saves the drawn window, quits; the
+    points are drawn in the project's class colours, the app log goes to the log folder."""
+    import importlib.util
+    import json
+
+    proj, colours = _project_with_map(tmp_path / "proj")
+    shot = tmp_path / "shot.png"
+    env = {**_env(tmp_path), "CLASSKIT_LOG_DIR": str(tmp_path / "logs")}
+    cmd = [sys.executable, "-m", "classkit.cli.main", "gui", str(proj), "--screenshot", str(shot)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["map_status"] == "ready" and report["saved"] and report["frame_s"] >= report["ready_s"]
+    script = Path(__file__).parents[2] / "scripts" / "png_stats.py"
+    spec = importlib.util.spec_from_file_location("png_stats", script)
+    png_stats = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(png_stats)
+    stats = png_stats.stats(str(shot), colours)
+    # 100 points of each class (the legend swatch alone is ~100 px): the map is drawn.
+    assert all(v > 400 for v in stats["near"].values()), stats
+    assert "job" in (tmp_path / "logs" / "classkit-gui.log").read_text()
