@@ -1,4 +1,5 @@
 // Filters of the map: cluster, label status, predicted class, uncertainty range.
+// Collapsed to one button by default, so the panel does not hide points of the map.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -9,12 +10,27 @@ Rectangle {
     property color textColor: "#e6e6e6"
     color: "#cc2b2d31"
     radius: 6
-    implicitWidth: grid.implicitWidth + 16
-    implicitHeight: grid.implicitHeight + 16
+    property bool expanded: false
+    readonly property bool active: model.labelFilter !== "all" || model.clusterFilter >= 0
+                                   || model.predictedFilter >= 0 || model.uncertaintyMin > 0
+                                   || model.uncertaintyMax < 1
+    implicitWidth: (expanded ? Math.max(grid.implicitWidth, toggle.implicitWidth) : toggle.implicitWidth) + 16
+    implicitHeight: toggle.implicitHeight + (expanded ? grid.implicitHeight + 4 : 0) + 16
 
+    Label {
+        id: toggle
+        objectName: "filtersToggle"
+        x: 8; y: 8
+        text: (filters.expanded ? "▾ " : "▸ ") + "Filters" + (filters.active ? " (on)" : "")
+        color: filters.textColor
+        font.bold: true
+        TapHandler { onTapped: filters.expanded = !filters.expanded }
+        HoverHandler { cursorShape: Qt.PointingHandCursor }
+    }
     GridLayout {
         id: grid
-        x: 8; y: 8
+        visible: filters.expanded
+        x: 8; y: toggle.y + toggle.height + 4
         columns: 2; rowSpacing: 4; columnSpacing: 8
         Label { text: "Labels"; color: filters.textColor }
         ComboBox {
