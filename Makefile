@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.classkit-setup
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean dist dist-test
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ run: setup
 	else echo "No display here, so the app was not opened. On a desktop: $(BIN)/classkit gui demo/project"; fi
 
 lint: setup
-	$(BIN)/ruff check engine cli app models tests benchmarks
+	$(BIN)/ruff check engine cli app models tests benchmarks scripts packaging
 	VENV=$(VENV) bash scripts/lint-imports.sh
 
 test: lint
@@ -38,5 +38,13 @@ bench: setup
 	$(BIN)/python benchmarks/app_start.py
 	$(BIN)/python benchmarks/label_latency.py
 
+# The standalone bundle (PyInstaller, one folder) and its .tar.gz, under dist/.
+dist: setup
+	VENV=$(VENV) bash scripts/build_dist.sh
+
+# Build it, unpack it into a fresh folder and run it without the venv, sources or network.
+dist-test: dist
+	bash scripts/dist_test.sh
+
 clean:
-	rm -rf $(VENV) demo build *.egg-info
+	rm -rf $(VENV) demo build dist *.egg-info
