@@ -13,7 +13,9 @@ REPO=$PWD
 # Argument: the archive (default: the newest in dist/) or an unpacked bundle folder (copied).
 archive=${1:-$(ls -t dist/classkit-*-linux-*.tar.gz 2>/dev/null | head -1)}
 [ -n "$archive" ] && [ -e "$archive" ] || { echo "dist-test: no bundle archive in dist/ (run make dist)" >&2; exit 1; }
-SYSPY=/usr/bin/python3  # the system Python, for checking results only (stdlib, -I)
+# A Python outside the venv, only to check results (stdlib, isolated mode -I).
+SYSPY=${SYSPY:-/usr/bin/python3}
+[ -x "$SYSPY" ] || SYSPY=$(PATH=/usr/local/bin:/usr/bin:/bin command -v python3)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/classkit-dist-test.XXXXXX")
 trap '[ -n "${DIST_TEST_KEEP:-}" ] && echo "dist-test: kept $work" >&2 || rm -rf "$work"' EXIT
