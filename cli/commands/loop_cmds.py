@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="out-of-fold heads for label-error suspects (0 = skip)")
     p.add_argument("--early-stopping", action="store_true",
                    help="also stop training on val loss (off: measured worse on small val sets)")
+    p.add_argument("--semi", action=argparse.BooleanOptionalAction, default=True,
+                   help="also learn from unlabeled images via labels spread over the kNN graph "
+                        "(default: on)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -83,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     out = _with_progress(args, lambda p, prog: train_round(
         p, head=args.head, seed=args.seed, folds=args.folds, early_stopping=args.early_stopping,
-        progress=prog))
+        semi=args.semi, progress=prog))
     if args.json:
         emit_json(out)
         return 0
@@ -99,6 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"NLL {cal['before']['nll']:.3f} -> {cal['after']['nll']:.3f}")
     else:
         say(f"  calibration skipped: {cal.get('skipped', '')}")
+    if "semi" in m:
+        say(f"  semi-supervised: {m['semi'].get('pseudo_rows', 0)} pseudo-labeled unlabeled images")
     if "suspects" in m:
         say(f"  label-error suspects: {m['suspects']}")
     sig = out["signals"]

@@ -127,10 +127,12 @@ class Head:
 
     def fit(self, X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None,
             n_classes: int | None = None, progress: ProgressFn = no_progress,
-            cancel: CancelToken | None = None) -> Head:
+            cancel: CancelToken | None = None, sample_weight: Any = None) -> Head:
         """Train on (X_train, y_train), early-stopping on (X_val, y_val) when given; returns self.
 
         ``n_classes`` fixes the output width, so classes absent from training still get a column.
+        ``sample_weight`` (optional, >= 0, one per training row) scales each row's loss; the
+        "balanced" class weights are then computed from the weighted class totals.
         """
         t0, cfg = time.perf_counter(), self.config
         if (X_val is None) != (y_val is None):
@@ -150,11 +152,19 @@ class Head:
         mean, std = _standardise(Xt, "X_train")  # in place: the copies are ours
         if Xv is not None:
             _standardise(Xv, "X_val", (mean, std))
-        counts = np.bincount(yt, minlength=n_classes)
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, np.float64).ravel()
+            if sw.shape != (n,) or not np.isfinite(sw).all() or (sw < 0).any() or sw.sum() <= 0:
+                raise ClassKitError("sample_weight: expected one finite weight >= 0 per training row, "
+                                    "not all zero")
+        counts = np.bincount(yt, weights=sw, minlength=n_classes)
+        total = float(counts.sum())
         cw = np.ones(n_classes) if cfg.class_weight == "none" else \
-            np.where(counts > 0, n / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
+            np.where(counts > 0, total / (np.count_nonzero(counts) * np.where(counts > 0, counts, 1)), 0.0)
         data = (Xt, torch.from_numpy(yt), Xv, None if yv is None else torch.from_numpy(yv),
-                torch.from_numpy(cw.astype(np.float32)))
+                torch.from_numpy(cw.astype(np.float32)),
+                None if sw is None else torch.from_numpy(sw.astype(np.float32)))
         with torch_threads(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = build_module(cfg.kind, dim, n_classes, cfg.hidden, cfg.dropout)

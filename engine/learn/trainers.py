@@ -58,13 +58,14 @@ class _Stopper:
 
 
 def fit_lbfgs(module: nn.Linear, X: torch.Tensor, y: torch.Tensor, Xv: torch.Tensor | None,
-               yv: torch.Tensor | None, cw: torch.Tensor, cfg: HeadConfig, progress: ProgressFn,
-               cancel: CancelToken) -> tuple[list[dict], int]:
+               yv: torch.Tensor | None, cw: torch.Tensor, w: torch.Tensor | None, cfg: HeadConfig,
+               progress: ProgressFn, cancel: CancelToken) -> tuple[list[dict], int]:
     """Full-batch L-BFGS on class-weighted softmax cross-entropy + L2: analytic gradient, two-loop
     recursion, Armijo backtracking from step 1 (accepted first in the common case), zero init."""
     n, d = X.shape
     c = module.weight.shape[0]
-    sw = cw[y] / cw[y].sum()
+    sw = cw[y] if w is None else cw[y] * w
+    sw = sw / sw.sum()
     rows, wd = torch.arange(n), cfg.weight_decay
 
     def fun(theta: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -124,9 +125,10 @@ def fit_lbfgs(module: nn.Linear, X: torch.Tensor, y: torch.Tensor, Xv: torch.Ten
 
 
 def fit_adam(module: nn.Module, X: torch.Tensor, y: torch.Tensor, Xv: torch.Tensor | None,
-              yv: torch.Tensor | None, cw: torch.Tensor, cfg: HeadConfig, progress: ProgressFn,
-              cancel: CancelToken) -> tuple[list[dict], int]:
-    """Adam on shuffled minibatches (full batch when batch_size >= N); L2 on weights only."""
+              yv: torch.Tensor | None, cw: torch.Tensor, w: torch.Tensor | None, cfg: HeadConfig,
+              progress: ProgressFn, cancel: CancelToken) -> tuple[list[dict], int]:
+    """Adam on shuffled minibatches (full batch when batch_size >= N); L2 on weights only.
+    With row weights ``w`` each batch's loss is the (class x row)-weighted mean."""
     n = X.shape[0]
     bs = cfg.batch_size or (MLP_AUTO_BATCH if cfg.kind == "mlp" else n)
     params = dict(module.named_parameters())
@@ -146,7 +148,12 @@ def fit_adam(module: nn.Module, X: torch.Tensor, y: torch.Tensor, Xv: torch.Tens
             if len(yb) < 2 <= n:
                 continue  # a 1-row tail batch only adds noise
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(module(xb), yb, weight=cw)
+            if w is None:
+                loss = F.cross_entropy(module(xb), yb, weight=cw)
+            else:
+                rw = cw[yb] * (w if idx is None else w[idx])
+                loss = F.cross_entropy(module(xb), yb, reduction="none")
+                loss = (loss * rw).sum() / rw.sum().clamp_min(1e-12)
             loss.backward()
             opt.step()
             total, seen = total + float(loss.detach()) * len(yb), seen + len(yb)

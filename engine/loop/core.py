@@ -9,6 +9,14 @@ trained on train + val with the same settings and keeps that temperature; test r
 there are any, score the final head. With fewer than ``MIN_VAL`` labeled val rows there is
 no honest temperature: the head trains on train + val and the temperature stays 1.0
 (reported).
+
+Semi-supervised (``neighbours``: each row's kNN-graph neighbours and similarities; the
+default of ``classkit train``): each head above is trained twice - first on the labeled
+rows, then, with that head's calibrated probabilities combined with labels spread over the
+graph, on the labeled rows plus weighted pseudo-labeled unlabeled rows
+(:mod:`..learn.semi`); the second one is kept, calibrated and scored on val. Without an
+honest val set there is no calibrated head yet, and the spread labels alone are used.
+``metrics["semi"]``: pseudo-labeled rows, the prior used, the plain head's val accuracy.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from ..learn.calibration import calibrate, calibration_report, softmax
 from ..learn.heads import Head, HeadConfig, predict_proba
 from ..learn.metrics import classification_metrics
 from ..learn.oof import label_error_scores, out_of_fold_proba
+from ..learn.semi import pseudo_labels, spreading_matrix
 
 MIN_VAL = 10  # labeled val rows needed for early stopping and temperature scaling
 MIN_OOF = 20  # labeled rows needed for out-of-fold label-error suspects
@@ -51,15 +60,19 @@ def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list[str],
               config: HeadConfig | None = None, folds: int = 5, seed: int = 0,
               refit: bool = True, early_stopping: bool = False, progress: ProgressFn = no_progress,
-              cancel: CancelToken | None = None) -> RoundFit:
+              cancel: CancelToken | None = None,
+              neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> RoundFit:
     """Train, calibrate and evaluate a head on the labeled rows of ``X``.
 
-    ``y``: class index per row, negative = no class label. ``split``: 0/1/2 per row.
+    ``y``: class index per row, negative = no class label (only -1, unlabeled, may be
+    pseudo-labeled; -2 unsure/junk/skip never). ``split``: 0/1/2 per row.
     ``folds`` > 1 also computes out-of-fold probabilities on the labeled rows (for
     label-error suspects); 0 skips it. The head trained on train is scored and its
     temperature fitted on val; ``early_stopping`` also stops it on val loss (off by default:
     measured worse on small, actively-picked val sets). ``refit``: the final head is then
-    trained on train + val with the same settings and keeps that temperature."""
+    trained on train + val with the same settings and keeps that temperature.
+    ``neighbours`` (rows, similarities), aligned with ``X``: semi-supervised heads (see the
+    module docstring); None trains on the labeled rows only."""
     cancel = cancel or CancelToken()
     config = config or HeadConfig(seed=seed)
     y = np.asarray(y, np.int64)
@@ -79,16 +92,50 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     use_val = len(va) >= MIN_VAL and len(np.unique(y[va])) >= 2
     fit_rows = tr if use_val else np.sort(np.concatenate([tr, va]))
     stop_on = (_rows(X, va), y[va]) if use_val and early_stopping else (None, None)
-    head = Head(config).fit(_rows(X, fit_rows), y[fit_rows], *stop_on, n_classes=n_classes,
-                            progress=progress, cancel=cancel)
+    S = None
+    if neighbours is not None:
+        t1 = time.perf_counter()
+        S = spreading_matrix(*neighbours)
+        if S.shape[0] != X.shape[0]:
+            raise ClassKitError("neighbours must have one row per embedding row")
+        timings["graph_s"] = round(time.perf_counter() - t1, 3)
+    unlabeled = np.flatnonzero(y == -1)  # unsure/junk/skip (-2) are never pseudo-labeled
+    semi = S is not None and unlabeled.size > 0
+    semi_info: dict[str, Any] = {}
+
+    def plain_head(rows: np.ndarray, stop: tuple = (None, None)) -> Head:
+        return Head(config).fit(_rows(X, rows), y[rows], *stop, n_classes=n_classes,
+                                progress=progress, cancel=cancel)
+
+    def semi_head(rows: np.ndarray, prior: Head | None, t: float, stop: tuple = (None, None)) -> Head:
+        fn = None if prior is None else (lambda r: predict_proba(prior, _rows(X, r), t))
+        p_rows, p_y, p_w = pseudo_labels(S, rows, y[rows], n_classes, unlabeled, prior=fn, seed=seed)
+        both = np.concatenate([rows, p_rows])
+        semi_info.update(pseudo_rows=int(len(p_rows)), prior="head" if prior is not None else "none")
+        return Head(config).fit(_rows(X, both), np.concatenate([y[rows], p_y]), *stop,
+                                n_classes=n_classes, progress=progress, cancel=cancel,
+                                sample_weight=np.concatenate([np.ones(len(rows)), p_w]))
+
+    head = plain_head(fit_rows, stop_on)
+    if semi and not use_val:  # no calibrated head yet: the spread labels alone
+        head = semi_head(fit_rows, None, 1.0, stop_on)
     timings["train_s"] = round(time.perf_counter() - t0, 3)
     metrics: dict[str, Any] = {"n_train": int(len(tr)), "n_val": int(len(va)), "fit_rows": int(len(fit_rows)),
                                "n_test": int(len(te)), "epochs": int(head.epochs_),
                                "best_epoch": int(head.best_epoch_),
                                "early_stopping": bool(stop_on[0] is not None)}
+    plain_t = 1.0
     if use_val:
         val_logits = head.logits(_rows(X, va))
         calib = calibrate(val_logits, y[va])
+        if semi:
+            t1 = time.perf_counter()
+            plain_t = float(calib["temperature"])
+            semi_info["plain_val_accuracy"] = round(float((val_logits.argmax(1) == y[va]).mean()), 6)
+            head = semi_head(fit_rows, head, plain_t, stop_on)
+            val_logits = head.logits(_rows(X, va))
+            calib = calibrate(val_logits, y[va])
+            timings["semi_s"] = round(time.perf_counter() - t1, 3)
         temperature = float(calib["temperature"])
         val_pred = softmax(val_logits, temperature).argmax(1)
         metrics["val"] = classification_metrics(y[va], val_pred, class_names)
@@ -102,10 +149,13 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         # stopping on a small actively-picked val set, cost 2-4 points of test accuracy.
         t1 = time.perf_counter()
         both = np.sort(np.concatenate([tr, va]))
-        head = Head(config).fit(_rows(X, both), y[both], n_classes=n_classes,
-                                progress=progress, cancel=cancel)
+        head = plain_head(both)
+        if semi:  # the plain final head, with the train-only head's temperature, is the prior
+            head = semi_head(both, head, plain_t)
         timings["refit_s"] = round(time.perf_counter() - t1, 3)
         metrics["final_rows"] = int(len(both))
+    if semi:
+        metrics["semi"] = semi_info
     if len(te):
         te_probs = predict_proba(head, _rows(X, te), temperature)
         metrics["test"] = classification_metrics(y[te], te_probs.argmax(1), class_names)

@@ -10,7 +10,7 @@ from ..errors import ClassKitError
 from ..labels.events import align, label_arrays
 from ..labels.splits import assign_splits, load_splits
 from ..project import Project
-from ..similarity.project_layer import duplicate_groups
+from ..similarity.project_layer import duplicate_groups, ensure_graph
 
 
 @dataclass
@@ -52,3 +52,21 @@ def splits_for(project: Project, data: LoopData, seed: int = 0) -> np.ndarray:
     """Assign splits to newly labeled images (existing ones never move), then load them."""
     assign_splits(project, seed=seed, groups=(data.ids, dup_groups_for(project, data.ids)))
     return load_splits(project, data.ids)
+
+
+def neighbours_for(project: Project, data: LoopData) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's kNN-graph neighbours as rows of ``data`` (-1 = none) and their cosine
+    similarities, from the project's cached graph (computed once per embedding version)."""
+    graph = ensure_graph(project)
+    g_ids = np.asarray(graph.ids, np.int64)
+    pos = align(data.ids, g_ids, np.arange(len(g_ids), dtype=np.int64), -1)
+    to_row = np.full(len(g_ids), -1, np.int64)
+    to_row[pos[pos >= 0]] = np.flatnonzero(pos >= 0)
+    g_rows = np.asarray(graph.rows, np.int64)
+    rows = np.full((data.n, graph.k), -1, np.int64)
+    sims = np.zeros((data.n, graph.k), np.float32)
+    have = pos >= 0
+    nb = g_rows[pos[have]]
+    rows[have] = np.where(nb >= 0, to_row[np.maximum(nb, 0)], -1)
+    sims[have] = np.asarray(graph.sims, np.float32)[pos[have]]
+    return rows, sims

@@ -19,7 +19,7 @@ from ..learn.checkpoint import save_checkpoint
 from ..learn.heads import HeadConfig
 from ..project import Project
 from .core import fit_round
-from .data import load_loop_data, splits_for
+from .data import load_loop_data, neighbours_for, splits_for
 from .ledger import list_rounds, record_round
 from .predictions import write_predictions
 from .signals import stop_signals
@@ -34,16 +34,20 @@ def _macro_f1(metrics: dict[str, Any]) -> float | None:
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
                 overrides: dict[str, Any] | None = None, early_stopping: bool = False,
-                progress: ProgressFn = no_progress,
+                semi: bool = True, progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> dict[str, Any]:
-    """Train the next round; returns its ledger entry (round number, versions, metrics...)."""
+    """Train the next round; returns its ledger entry (round number, versions, metrics...).
+    ``semi``: also learn from the unlabeled images through labels spread over the project's
+    kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py)."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)
     split = splits_for(project, data, seed=seed)
     config = HeadConfig.from_dict({**(overrides or {}), "kind": head, "seed": seed})
+    neighbours = neighbours_for(project, data) if semi else None
     fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
-                    early_stopping=early_stopping, progress=progress, cancel=cancel)
+                    early_stopping=early_stopping, progress=progress, cancel=cancel,
+                    neighbours=neighbours)
     cancel.raise_if_cancelled()
     version, folder = project.new_version_dir(STAGE)
     meta = {"classes": data.classes, "embedding_version": data.emb.version,
@@ -75,7 +79,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
         prediction_version=pred_version,
         labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
         settings={"head": config.to_dict(), "folds": folds, "seed": seed,
-                  "early_stopping": early_stopping},
+                  "early_stopping": early_stopping, "semi": semi},
         metrics=metrics, signals=signals)
     return {"round": number,
             "train_version": version, "prediction_version": pred_version,

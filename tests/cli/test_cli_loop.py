@@ -57,11 +57,14 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert main(["select", proj, "--budget", "0"]) == 1
     capsys.readouterr()
 
-    es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping")
+    es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping",
+                  "--no-semi")
     assert es["metrics"]["early_stopping"] == (es["metrics"]["n_val"] >= 10)
+    assert "semi" not in es["metrics"] and "semi" in out["metrics"]
     ledger = run_json(capsys, "rounds", proj)["rounds"]
     assert [r["round"] for r in ledger] == [1, 2]
     assert ledger[1]["settings"]["head"]["kind"] == "mlp" and ledger[1]["settings"]["early_stopping"]
+    assert ledger[0]["settings"]["semi"] and not ledger[1]["settings"]["semi"]
     restored = run_json(capsys, "rounds", proj, "--restore", "1")
     assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
     assert main(["rounds", proj, "--restore", "9"]) == 1

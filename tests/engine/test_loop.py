@@ -63,6 +63,8 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     m = r1["metrics"]
     assert m["n_train"] + m["n_val"] + m["n_test"] == 60
     assert m["val"]["accuracy"] >= 0.8  # three clearly different shapes
+    # semi-supervised by default: the 30 unlabeled images were pseudo-labeled through the graph
+    assert m["semi"]["prior"] == "head" and 0 < m["semi"]["pseudo_rows"] <= 30
     assert r1["calibration"]["temperature"] > 0
     assert {"before", "after"} <= set(r1["calibration"])
     # predictions cover every embedded image; the CSV rows are the unlabeled ones
@@ -97,6 +99,7 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     assert [b["batch"] for b in ledger[0]["batches"]] == [batch["batch"]]  # picked after round 1
     assert ledger[0]["batches"][0]["settings"]["cap_per_cluster"] == 4
     assert set(ledger[1]["signals"]) >= {"val_plateau", "audit_agreement", "novelty", "suggest_stop"}
+    assert ledger[1]["settings"]["semi"] is True
     restore_round(project, 1)
     assert project.current_artifact("train").name == r1["train_version"]
     assert load_predictions(project).version == r1["prediction_version"]
