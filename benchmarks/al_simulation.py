@@ -6,7 +6,9 @@ strategy starts with no labels and runs rounds of ``--batch`` picks up to ``--ma
 after each batch the labeler reveals the true labels, and a head is trained exactly as
 ``classkit train`` does (``engine.loop.core.fit_round``: stable stratified train/val
 splits, early stopping and temperature on val, out-of-fold label-error suspects) and
-scored on the test set. Strategies, side by side in one process:
+scored on the test set. Training is semi-supervised as in ``classkit train`` (labels spread
+over the pool's kNN graph, combined with the calibrated head, as weighted pseudo-labels);
+``--no-semi`` measures ``classkit train --no-semi``. Strategies, side by side in one process:
 
   default             the shipped recipe (select_batch with DEFAULT_WEIGHTS and its caps)
   random              seeded uniform sampling
@@ -21,6 +23,7 @@ is never below random and needs at most half of random's labels.
 
     python benchmarks/al_simulation.py                 # 20k pool, B=100 up to 2000, 1 seed
     python benchmarks/al_simulation.py --seeds 3 --out /tmp/al.jsonl
+    python benchmarks/al_simulation.py --seeds 3 --no-semi   # labeled rows only
 """
 from __future__ import annotations
 
@@ -80,6 +83,7 @@ class Sim:
         self.X = X
         graph = knn_graph(X, k=20)
         self.typicality = np.asarray(graph.sims, np.float32).mean(1)
+        self.neighbours = (np.asarray(graph.rows), np.asarray(graph.sims))
         self.dup = near_duplicate_groups(graph)
         self.clusters, _ = over_cluster(X, random_state=seed)
         self.k = int(self.clusters.max()) + 1
@@ -133,13 +137,15 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
         if len(np.unique(y[y >= 0])) < 2:
             continue
         t1 = time.perf_counter()
-        fit = fit_round(sim.X, y, split, CLASSES, config=config, folds=args.folds, seed=seed)
+        fit = fit_round(sim.X, y, split, CLASSES, config=config, folds=args.folds, seed=seed,
+                        neighbours=None if args.no_semi else sim.neighbours)
         probs = predict_proba(fit.head, sim.X, fit.temperature)
         test_probs = predict_proba(fit.head, X_test, fit.temperature)
         acc = float((test_probs.argmax(1) == y_test).mean())
         rec = {"bench": "al_simulation", "case": "round", "strategy": strategy, "seed": seed,
                "labels": int((y >= 0).sum()), "new": int(len(new)), "test_accuracy": round(acc, 4),
                "temperature": round(fit.temperature, 3), "select_s": round(t_sel, 3),
+               "pseudo_rows": int(fit.metrics.get("semi", {}).get("pseudo_rows", 0)),
                "train_s": round(time.perf_counter() - t1, 3)}
         emit(**rec)
         curve.append(rec)
@@ -181,6 +187,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0..S-1 and average")
     ap.add_argument("--head", default="linear", choices=("linear", "mlp"))
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--no-semi", action="store_true",
+                    help="labeled rows only, no label spreading (`classkit train --no-semi`)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
