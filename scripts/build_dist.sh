@@ -26,7 +26,8 @@ rm -rf "$stage" build/lib build/bdist.*
 "$PY" -m pip install -q --no-deps --no-build-isolation --target "$stage" . >/dev/null
 rm -rf build/lib build/bdist.*
 
-CLASSKIT_STAGE=$PWD/$stage "$PY" -m PyInstaller --noconfirm --log-level WARN \
+# PYTHONWARNINGS: collecting torch submodules prints hundreds of deprecation notices.
+PYTHONWARNINGS=ignore CLASSKIT_STAGE=$PWD/$stage "$PY" -m PyInstaller --noconfirm --log-level WARN \
   --distpath build/pyinstaller-dist --workpath build/pyinstaller-work packaging/classkit.spec
 
 rm -rf "$out" "dist/$name.tar.gz"
