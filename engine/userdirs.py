@@ -24,26 +24,25 @@ def _xdg(var: str, default: str) -> Path:
     return Path(value) if value and os.path.isabs(value) else _home() / default
 
 
+def _place(override: str, windows: str, macos: str, xdg_var: str, xdg_default: str) -> Path:
+    """One per-user folder: the override variable, else the platform's standard place."""
+    if value := os.environ.get(override):
+        return Path(value)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or _home() / "AppData" / "Local") / APP / windows
+    if sys.platform == "darwin":
+        return _home() / "Library" / macos / APP
+    return _xdg(xdg_var, xdg_default) / "classkit"
+
+
 def cache_dir() -> Path:
     """Where re-creatable data lives: compiled numba kernels and the like (not created here)."""
-    if override := os.environ.get("CLASSKIT_CACHE_DIR"):
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or _home() / "AppData" / "Local") / APP / "Cache"
-    if sys.platform == "darwin":
-        return _home() / "Library" / "Caches" / APP
-    return _xdg("XDG_CACHE_HOME", ".cache") / "classkit"
+    return _place("CLASSKIT_CACHE_DIR", "Cache", "Caches", "XDG_CACHE_HOME", ".cache")
 
 
 def log_dir() -> Path:
     """Where the app's own log goes (project logs stay in each project's ``logs/``)."""
-    if override := os.environ.get("CLASSKIT_LOG_DIR"):
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or _home() / "AppData" / "Local") / APP / "Logs"
-    if sys.platform == "darwin":
-        return _home() / "Library" / "Logs" / APP
-    return _xdg("XDG_STATE_HOME", ".local/state") / "classkit"
+    return _place("CLASSKIT_LOG_DIR", "Logs", "Logs", "XDG_STATE_HOME", ".local/state")
 
 
 def numba_cache_dir() -> Path:
