@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="out-of-fold heads for label-error suspects (0 = skip)")
     p.add_argument("--early-stopping", action="store_true",
                    help="also stop training on val loss (off: measured worse on small val sets)")
-    p.add_argument("--semi", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--semi", action=argparse.BooleanOptionalAction, default=None,
                    help="also learn from unlabeled images via labels spread over the kNN graph "
-                        "(default: on)")
+                        "(default: auto, on while fewer than 10,000 images are labeled)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

@@ -26,6 +26,13 @@ from .signals import stop_signals
 
 STAGE = "train"
 
+# Auto mode's limit: the semi-supervised head's gain fades with many labels while its cost
+# grows (benchmarks/semi_scale.py, Fashion-MNIST pool of 20k, random labels, seeds 0/1:
+# test accuracy +0.8/+1.1 points at 500, +1.0/+1.0 at 2,000, +0.6/+0.6 at 5,000, +0.0/+0.3
+# at 10,000, -0.1/+0.5 at 16,000; fit 15-16 s instead of 5 s at 10,000, 21 s vs 10 s at
+# 16,000). Past it, rounds stay fast; `--semi` forces it on.
+SEMI_AUTO_MAX_LABELED = 10_000
+
 
 def _macro_f1(metrics: dict[str, Any]) -> float | None:
     val = metrics.get("val")
@@ -34,16 +41,20 @@ def _macro_f1(metrics: dict[str, Any]) -> float | None:
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
                 overrides: dict[str, Any] | None = None, early_stopping: bool = False,
-                semi: bool = True, progress: ProgressFn = no_progress,
+                semi: bool | None = None, progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> dict[str, Any]:
     """Train the next round; returns its ledger entry (round number, versions, metrics...).
     ``semi``: also learn from the unlabeled images through labels spread over the project's
-    kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py)."""
+    kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py); None (auto)
+    does so while fewer than :data:`SEMI_AUTO_MAX_LABELED` images have a class label."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)
     split = splits_for(project, data, seed=seed)
     config = HeadConfig.from_dict({**(overrides or {}), "kind": head, "seed": seed})
+    mode = "auto" if semi is None else ("on" if semi else "off")
+    if semi is None:
+        semi = int((data.y >= 0).sum()) < SEMI_AUTO_MAX_LABELED
     neighbours = neighbours_for(project, data) if semi else None
     fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
                     early_stopping=early_stopping, progress=progress, cancel=cancel,
@@ -79,7 +90,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
         prediction_version=pred_version,
         labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
         settings={"head": config.to_dict(), "folds": folds, "seed": seed,
-                  "early_stopping": early_stopping, "semi": semi},
+                  "early_stopping": early_stopping, "semi": semi, "semi_mode": mode},
         metrics=metrics, signals=signals)
     return {"round": number,
             "train_version": version, "prediction_version": pred_version,

@@ -99,7 +99,7 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     assert [b["batch"] for b in ledger[0]["batches"]] == [batch["batch"]]  # picked after round 1
     assert ledger[0]["batches"][0]["settings"]["cap_per_cluster"] == 4
     assert set(ledger[1]["signals"]) >= {"val_plateau", "audit_agreement", "novelty", "suggest_stop"}
-    assert ledger[1]["settings"]["semi"] is True
+    assert ledger[1]["settings"]["semi"] is True and ledger[1]["settings"]["semi_mode"] == "auto"
     restore_round(project, 1)
     assert project.current_artifact("train").name == r1["train_version"]
     assert load_predictions(project).version == r1["prediction_version"]
@@ -121,3 +121,24 @@ def test_training_is_reproducible(shapes: Project) -> None:
     np.testing.assert_array_equal(pa, pb)
     assert json.dumps(a["metrics"], sort_keys=True) == json.dumps(b["metrics"], sort_keys=True) or \
         a["metrics"]["val"] == b["metrics"]["val"]
+
+
+def test_semi_supervision_auto_switches_off_with_many_labels(shapes: Project,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto mode: semi-supervised while labels are few; past the limit, a plain (faster) head."""
+    from classkit.engine.loop import rounds
+
+    project = shapes
+    if not list_rounds(project):
+        _label(project, 20)
+    labeled = int(sum(1 for _ in project.db.execute("SELECT 1 FROM images")))  # an upper bound
+    monkeypatch.setattr(rounds, "SEMI_AUTO_MAX_LABELED", 1)
+    off = train_round(project, seed=1, folds=0)
+    assert "semi" not in off["metrics"]
+    settings = list_rounds(project)[-1]["settings"]
+    assert (settings["semi"], settings["semi_mode"]) == (False, "auto")
+    forced = train_round(project, seed=1, folds=0, semi=True)
+    assert "semi" in forced["metrics"]
+    assert list_rounds(project)[-1]["settings"]["semi_mode"] == "on"
+    monkeypatch.setattr(rounds, "SEMI_AUTO_MAX_LABELED", labeled + 1)
+    assert "semi" in train_round(project, seed=1, folds=0)["metrics"]
