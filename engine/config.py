@@ -57,6 +57,11 @@ class _Config:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
+def is_color(value: Any) -> bool:
+    """True for a ``#rrggbb`` colour string."""
+    return isinstance(value, str) and _COLOR_RE.match(value) is not None
+
+
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, f"must be an integer, got {value!r}")
@@ -98,7 +103,7 @@ class ClassDef(_Config):
         object.__setattr__(self, "name", check_class_name(self.name))
         if self.key and not (isinstance(self.key, str) and _KEY_RE.match(self.key)):
             raise ConfigError("key", f"must be one character 0-9 or a-z, got {self.key!r}")
-        if not (isinstance(self.color, str) and _COLOR_RE.match(self.color)):
+        if not is_color(self.color):
             raise ConfigError("color", f"must look like #rrggbb, got {self.color!r}")
         if not isinstance(self.description, str):
             raise ConfigError("description", "must be a string")

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..config import is_color
+
 STATUS, LABEL, PREDICTED, UNCERTAINTY, CLUSTER = "status", "label", "predicted", "uncertainty", "cluster"
 MODES = (STATUS, LABEL, PREDICTED, UNCERTAINTY, CLUSTER)
 
@@ -112,11 +114,8 @@ def class_palette(k: int, class_colors: list[str] | None = None) -> np.ndarray:
     --color``), falling back to the categorical palette where one is missing or malformed."""
     out = categorical_palette(k)
     for i, color in enumerate((class_colors or [])[:k]):
-        if isinstance(color, str) and len(color) == 7 and color.startswith("#"):
-            try:
-                out[i] = hex_rgba(color)
-            except ValueError:
-                pass
+        if is_color(color):
+            out[i] = hex_rgba(color)
     return out
 
 
