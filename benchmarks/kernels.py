@@ -27,6 +27,7 @@ from typing import Any  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+from _synth import blob_rows  # noqa: E402
 
 from classkit.engine.select.kernels import (bandwidth_fraction, entropy_margin,  # noqa: E402
                                             entropy_margin_numpy, kcenter_greedy, kcenter_numpy,
@@ -40,22 +41,8 @@ def emit(bench: str, case: str, **fields: Any) -> None:
 
 
 def make_data(n: int, d: int, blobs: int, latent: int, noise: float = 0.25, seed: int = 0) -> np.ndarray:
-    """(n, d) float32 unit rows in log-normal-sized blobs (chunked: no full-size temporaries)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((blobs, d), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    basis = rng.standard_normal((latent, d), dtype=np.float32) / np.sqrt(d)
-    spread = rng.uniform(0.3, 0.8, blobs).astype(np.float32)
-    weights = np.exp(0.7 * rng.standard_normal(blobs))
-    blob = rng.choice(blobs, size=n, p=weights / weights.sum())
-    out = np.empty((n, d), np.float32)
-    for lo in range(0, n, 65536):
-        b = blob[lo:lo + 65536]
-        z = rng.standard_normal((b.size, latent), dtype=np.float32) / np.sqrt(latent)
-        x = centres[b] + spread[b, None] * (z @ basis)
-        x += rng.standard_normal((b.size, d), dtype=np.float32) * (noise / np.sqrt(d))
-        out[lo:lo + b.size] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out
+    """(n, d) float32 unit rows in log-normal-sized blobs (``_synth.blob_rows``)."""
+    return blob_rows(n, d, blobs, latent, noise, seed)[0]
 
 
 def coverage(X: np.ndarray, centres: np.ndarray, rows: np.ndarray) -> tuple[float, float]:

@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from _synth import blob_rows  # noqa: E402
 
 from classkit.engine.similarity import build_index  # noqa: E402
 from classkit.engine.similarity._util import faiss_threads  # noqa: E402
@@ -65,24 +66,9 @@ def parse_size(text: str) -> int:
 
 def make_data(n: int, d: int, n_queries: int, blobs: int, latent: int, noise: float = 0.25,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X (n, d), queries (n_queries, d), blob of each row), float32, unit rows."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((blobs, d), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    basis = rng.standard_normal((latent, d), dtype=np.float32) / np.sqrt(d)
-    spread = rng.uniform(0.3, 0.8, blobs).astype(np.float32)
-    weights = np.exp(0.7 * rng.standard_normal(blobs))
-    total = n + n_queries
-    blob = rng.choice(blobs, size=total, p=weights / weights.sum()).astype(np.int32)
-    out = np.empty((total, d), np.float32)
-    for lo in range(0, total, 65536):
-        hi = min(lo + 65536, total)
-        b = blob[lo:hi]
-        z = rng.standard_normal((hi - lo, latent), dtype=np.float32) / np.sqrt(latent)
-        x = centres[b] + spread[b, None] * (z @ basis)
-        x += rng.standard_normal((hi - lo, d), dtype=np.float32) * (noise / np.sqrt(d))
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        out[lo:hi] = x
+    """(X (n, d), queries (n_queries, d), blob of each row), float32, unit rows: one draw of
+    ``_synth.blob_rows``, so the queries come from the same blobs."""
+    out, blob = blob_rows(n + n_queries, d, blobs, latent, noise, seed)
     return out[:n], out[n:], blob[:n]
 
 
