@@ -34,10 +34,10 @@ if unshare -n true 2>/dev/null; then NET=(unshare -n)
 elif unshare -rn true 2>/dev/null; then NET=(unshare -rn)
 else NET=(); echo "dist-test: cannot unshare the network here; running with it" >&2; fi
 
-# The bundle, as a user with nothing else installed would run it.
+# A user with nothing else installed: an empty environment and the test HOME.
+USER_ENV=(env -i HOME="$home" PATH=/usr/bin:/bin LANG=C.UTF-8)
 ck() {
-  (cd "$work/run" && env -i HOME="$home" PATH=/usr/bin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-     ${NET[@]+"${NET[@]}"} "$bundle/classkit" "$@")
+  (cd "$work/run" && "${USER_ENV[@]}" QT_QPA_PLATFORM=offscreen ${NET[@]+"${NET[@]}"} "$bundle/classkit" "$@")
 }
 step() { echo "dist-test: $*" >&2; }
 fail() { echo "dist-test: FAILED: $*" >&2; exit 1; }
@@ -116,20 +116,20 @@ assert sum(near.values()) >= 800 and min(near.values()) >= 60, f"class colours b
 
 if command -v xvfb-run >/dev/null 2>&1; then
   step "desktop app on a (virtual) X display: the bundled xcb platform plugin"
-  (cd "$work/run" && env -i HOME="$home" PATH=/usr/bin:/bin LANG=C.UTF-8 QSG_RENDER_LOOP=basic \
+  (cd "$work/run" && "${USER_ENV[@]}" QSG_RENDER_LOOP=basic \
      xvfb-run -a -s "-screen 0 1400x900x24" "$bundle/classkit-gui" "$P" --screenshot "$work/shot-x11.png" \
      > "$work/gui-x11.json" 2> "$work/gui-x11.err") || { cat "$work/gui-x11.err" >&2; fail "classkit-gui under Xvfb"; }
   [ "$(json_get "$work/gui-x11.json" 'd["map_status"]')" = ready ] || fail "map not ready under Xvfb"
 fi
 
 step "install.sh: menu entry, icon, links (into the test HOME)"
-(env -i HOME="$home" PATH=/usr/bin:/bin "$bundle/install.sh" >/dev/null)
+("${USER_ENV[@]}" "$bundle/install.sh" >/dev/null)
 desktop=$home/.local/share/applications/classkit.desktop
 grep -q "^Exec=\"$bundle/classkit-gui\" %f" "$desktop" || fail "desktop entry Exec line"
 [ -f "$home/.local/share/icons/hicolor/256x256/apps/classkit.png" ] || fail "icon not installed"
-(cd "$work/run" && env -i HOME="$home" PATH=/usr/bin:/bin "$home/.local/bin/classkit" --version >/dev/null) \
+(cd "$work/run" && "${USER_ENV[@]}" "$home/.local/bin/classkit" --version >/dev/null) \
   || fail "classkit through the ~/.local/bin link"
-(env -i HOME="$home" PATH=/usr/bin:/bin "$bundle/install.sh" --uninstall >/dev/null)
+("${USER_ENV[@]}" "$bundle/install.sh" --uninstall >/dev/null)
 [ ! -e "$desktop" ] && [ ! -e "$home/.local/bin/classkit" ] || fail "uninstall left files"
 
 step "nothing written inside the bundle; user data in the standard places"
@@ -140,7 +140,7 @@ written=$(find "$bundle" -newer "$work/marker" | head -5)
 # The kernels compiled once are reused from any working folder: nothing new is compiled.
 before=$(find "$home/.cache/classkit/numba" -type f | wc -l)
 t=$(date +%s.%N)
-(mkdir -p "$work/elsewhere" && cd "$work/elsewhere" && env -i HOME="$home" PATH=/usr/bin:/bin \
+(mkdir -p "$work/elsewhere" && cd "$work/elsewhere" && "${USER_ENV[@]}" \
    "$bundle/classkit" select "$P" --budget 10 --json >/dev/null) || fail "select from another folder"
 select_warm_s=$(elapsed "$t")
 [ "$(find "$home/.cache/classkit/numba" -type f | wc -l)" -eq "$before" ] || fail "kernels compiled again"
