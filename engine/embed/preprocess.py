@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..ingest.probe import DECODE_ERRORS, HASH_PREFIX, decode_issue, os_issue
 from ..thumbs.render import _TRANSPOSE, BACKGROUND, _flatten, _normalize, _orientation
-from ..thumbs.render import _read_verified
+from ..thumbs.render import _read_verified, open_image
 
 # Bump when anything below changes the pixels a model sees: stored embeddings made with an
 # older version are then never resumed or reused.
@@ -46,16 +46,19 @@ def _draft_request(w: int, h: int, size: int, resize: str) -> tuple[int, int]:
     return max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))
 
 
-def load_image(source: str | io.BytesIO, size: int, resize: str) -> np.ndarray:
+def load_image(source: str | io.BytesIO, size: int, resize: str, vetted: bool = False
+               ) -> np.ndarray:
     """Decode ``source`` to an oriented RGB uint8 array ``(size, size, 3)`` per ``resize``.
 
     ``squash`` resizes the whole image; ``center_crop`` resizes the shorter side to ``size``
     and keeps the centre (one resize of just that box); ``letterbox`` fits the longer side
-    and pads with grey 128. Raises PIL/OS errors (DECODE_ERRORS) for unreadable data.
+    and pads with grey 128. ``vetted``: the bytes are the ones ingest admitted, so Pillow's
+    own pixel limit is lifted (see ``thumbs.render.open_image``). Raises PIL/OS errors
+    (DECODE_ERRORS) for unreadable data.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Corrupt EXIF" and similar: the pixels decode
-        with Image.open(source) as im:
+        with open_image(source, vetted) as im:
             orientation = _orientation(im)
             if im.format in ("JPEG", "MPO"):
                 # draft only shrinks by 1/2, 1/4, 1/8 while staying >= the request, so it
@@ -101,7 +104,7 @@ def load_for_model(path: str, size: int, resize: str, content_hash: str | None =
         if problem is not None:
             return None, problem
     try:
-        return load_image(source, size, resize), None
+        return load_image(source, size, resize, vetted=content_hash is not None), None
     except DECODE_ERRORS as exc:
         if isinstance(exc, OSError) and not isinstance(source, io.BytesIO) and exc.errno:
             return None, os_issue(exc)  # the file itself: missing, no permission, ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -190,8 +191,7 @@ def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str,
                 if w <= 0 or h <= 0:
                     return issue("corrupt", f"invalid size {w}x{h}")
                 if w * h > max_pixels:
-                    return issue("too_large", f"{w}x{h} = {w * h:,} pixels is over the "
-                                              f"limit of {max_pixels:,} (ingest.max_pixels)")
+                    return too_large(f"{w}x{h} = {w * h:,} pixels", w * h, max_pixels)
                 if quick_jpeg and fmt in ("JPEG", "MPO") and isinstance(source, io.BytesIO):
                     if not jpeg_has_end(source.getvalue()):
                         return issue("truncated", "JPEG data ends before its end-of-image marker")
@@ -203,8 +203,12 @@ def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str,
                 # _orientation() swallows errors, which would hide a broken data stream.
                 im.load()
                 orientation = _orientation(im)
-    except Image.DecompressionBombError as exc:
-        return decode_issue(exc)
+    except Image.DecompressionBombError as exc:  # over 2x Pillow's limit: refused at open
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        if found is None:
+            return decode_issue(exc)
+        pixels = int(found.group(1))
+        return too_large(f"{pixels:,} pixels", pixels, max_pixels)
     except UnidentifiedImageError:
         if _looks_like_image(source):
             return issue("corrupt", "starts like an image file but cannot be parsed")
@@ -215,6 +219,12 @@ def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str,
         if raise_limit:
             Image.MAX_IMAGE_PIXELS = pillow_limit
     return _facts(w, h, fmt, orientation)
+
+
+def too_large(what: str, pixels: int, max_pixels: int) -> dict[str, Any]:
+    """The ``too_large`` issue, saying how to let the image in when it is trusted."""
+    return issue("too_large", f"{what} is over the limit of {max_pixels:,} (ingest.max_pixels); "
+                              f"if you trust the file, ingest again with --max-pixels {pixels}")
 
 
 def _facts(w: int, h: int, fmt: str, orientation: int) -> dict[str, Any]:

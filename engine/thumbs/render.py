@@ -11,6 +11,8 @@ import io
 import os
 import stat
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +48,49 @@ def fit_size(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), size
 
 
-def render(source: str | io.BytesIO, size: int) -> Image.Image:
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def open_image(source: str | io.BytesIO, vetted: bool = False) -> Image.Image:
+    """``Image.open``; with ``vetted`` Pillow's own decompression-bomb limit is lifted.
+
+    Vetted bytes are those whose content hash matches what ingest admitted, so the
+    project's ``ingest.max_pixels`` (which a user may raise above Pillow's default) has
+    already been applied: a later stage must not refuse an image ingest accepted.
+    """
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError:
+        if not vetted:
+            raise
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    with _PILLOW_LIMIT_LOCK:  # the limit is a Pillow global: lift it for this open only
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def render(source: str | io.BytesIO, size: int, vetted: bool = False) -> Image.Image:
     """Decode ``source`` into an oriented RGB image whose longest side is at most ``size``.
 
     JPEGs are decoded at reduced scale (``draft``: the DCT does most of the shrinking),
     the rest is a Lanczos resize with ``reducing_gap`` (box-reduce first when far off).
     Orientation is applied after resizing, on the small image (same result, cheaper).
-    Raises PIL/OS errors for unreadable data; :func:`make_thumbnail` maps them to reasons.
+    ``vetted``: see :func:`open_image`. Pillow's warnings (bomb size, corrupt EXIF) are
+    silenced: ingest reported what matters. Raises PIL/OS errors for unreadable data;
+    :func:`make_thumbnail` maps them to reasons.
     """
-    with Image.open(source) as im:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _render(source, size, vetted)
+
+
+def _render(source: str | io.BytesIO, size: int, vetted: bool) -> Image.Image:
+    with open_image(source, vetted) as im:
         orientation = _orientation(im)
         target = fit_size(*im.size, size)
         if im.format in ("JPEG", "MPO") and target != im.size:
@@ -183,7 +219,7 @@ def make_thumbnail(source: str, out: str, size: int, quality: int) -> dict[str, 
     if problem is not None:
         return problem
     try:
-        im = render(data, size)
+        im = render(data, size, vetted=True)
     except DECODE_ERRORS as exc:
         return decode_issue(exc)
     try:
