@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -68,6 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ClassKitError as exc:
         sys.stderr.write(f"classkit: error: {exc}\n")
         return 1
+    except BrokenPipeError:  # the reader went away (`classkit status | head`): no traceback
+        _stdout_to_devnull()
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # no real file descriptor (tests capture stdout): nothing will flush it
 
 
 if __name__ == "__main__":
