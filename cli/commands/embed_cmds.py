@@ -95,9 +95,26 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
         return 0
-    say(f"Embedded {summary.get('count')} image(s) with {ref.spec.name} "
-        f"({summary.get('dim')}-d) into version {summary.get('version')}")
-    for key in ("images_per_s", "failed", "rows_resumed", "rows_reused"):
+    _print_embed_summary(summary, ref.spec.name)
+    return 0
+
+
+def _print_embed_summary(summary: dict[str, Any], model: str) -> None:
+    count, failed = summary.get("count", 0), summary.get("failed", 0)
+    done = f"{count - failed} of {count}" if failed else f"{count}"
+    say(f"Embedded {done} image(s) with {model} ({summary.get('dim')}-d) into version "
+        f"{summary.get('version')}")
+    for key in ("images_per_s", "rows_resumed", "rows_reused"):
         if key in summary:
             say(f"  {key.replace('_', ' ')}: {summary[key]}")
-    return 0
+    if not failed:
+        return
+    reasons = ", ".join(f"{r} {n}" for r, n in summary.get("failures_by_reason", {}).items())
+    say(f"  failed: {failed}" + (f" ({reasons})" if reasons else "")
+        + "; their rows stay zeros and later steps leave them out")
+    for f in summary.get("failures", [])[:5]:
+        say(f"    image {f['id']}: {f['path']}: {f['reason']}")
+    if failed > 5:
+        say("    ... (--json lists the first 20)")
+    say("  restore or replace those files (then `classkit ingest` again) and run embed again: "
+        "rows already done are reused")

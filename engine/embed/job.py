@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,6 +163,7 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
                 "rows_computed", "rows_resumed", "rows_reused")},
             "resumed": resumed_rows > 0, "images_per_s": timings["images_per_s"],
             "timings": timings,
+            "failures_by_reason": dict(sorted(Counter(f["reason"] for f in failures).items())),
             "failures": sorted(failures, key=lambda f: f["id"])[:MAX_FAILURES_LISTED]}
 
 

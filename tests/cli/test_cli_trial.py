@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from classkit.cli.main import main
 from classkit.engine.project import Project
+from tests.conftest import make_image
 
 
 def _cmd() -> list[str]:
@@ -24,3 +28,19 @@ def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode == 1
+
+
+def test_embed_text_output_counts_and_explains_failures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files deleted after ingest: the summary must not claim they were embedded."""
+    proj = tmp_path / "p"
+    for i in range(4):
+        make_image(tmp_path / "imgs" / f"{i}.jpg", seed=i)
+    assert main(["init", str(proj)]) == 0
+    assert main(["ingest", str(proj), str(tmp_path / "imgs"), "--workers", "1"]) == 0
+    (tmp_path / "imgs" / "3.jpg").unlink()
+    capsys.readouterr()
+    assert main(["embed", str(proj), "--model", "squeezenet1.1"]) == 0
+    out = capsys.readouterr().out
+    assert "Embedded 3 of 4 image(s)" in out, out
+    assert "failed: 1 (missing 1)" in out and "3.jpg: missing" in out, out
