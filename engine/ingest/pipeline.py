@@ -127,6 +127,7 @@ def _ingest_one(project: Project, writer: IngestWriter, reader: Reader, path: Pa
     plan = reader(ctx, path)
     writer.write_issues(source_id, [_stored_issue(project, i) for i in plan.issues])
     todo, unchanged = _split_unchanged(project, writer, plan.candidates)
+    writer.write_issues(source_id, _gone(project, source_id, {s for _, s in todo + unchanged}))
     writer.counts["unchanged"] += len(unchanged)
     writer.import_labels(source_id, [(s, c.label) for c, s in unchanged if c.label is not None])
     by_path = {str(c.path): (c, s) for c, s in todo}
@@ -144,6 +145,23 @@ def _ingest_one(project: Project, writer: IngestWriter, reader: Reader, path: Pa
     return {"path": str(path), "kind": kind, "source_id": source_id,
             "found": len(plan.candidates), "issues": len(plan.issues), **plan.stats,
             "hints": plan.hints}
+
+
+def _gone(project: Project, source_id: int, listed: set[str]) -> list[Issue]:
+    """A ``missing`` issue for each image ingested earlier from this source whose file is gone.
+
+    The image keeps its row and labels; the issue tells the user (``classkit status``) and
+    is resolved by a later run that finds the file again.
+    """
+    out = []
+    for row in project.db.execute("SELECT id, path FROM images WHERE source_id=? ORDER BY id",
+                                  (source_id,)):
+        if row["path"] in listed or os.path.lexists(project.paths.resolve(row["path"])):
+            continue
+        out.append(Issue(row["path"], "missing", f"image {row['id']} was ingested from here but "
+                                                 f"its file is gone; its labels are kept (restore "
+                                                 f"the file, or export with --skip-missing)"))
+    return out
 
 
 def _stored_issue(project: Project, issue: Issue) -> Issue:

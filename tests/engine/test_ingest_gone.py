@@ -1,0 +1,40 @@
+"""Re-ingesting a folder after some of its files were deleted says so (and keeps labels)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from classkit.engine.config import IngestConfig
+from classkit.engine.ingest import ingest
+from classkit.engine.labels import add_labels, current_labels
+from classkit.engine.project import Project
+from tests.conftest import make_image
+
+ONE = IngestConfig(workers=1)
+
+
+def test_deleted_files_are_reported_missing_then_resolved(project: Project, tmp_path: Path) -> None:
+    src = tmp_path / "imgs"
+    for i in range(4):
+        make_image(src / f"{i}.jpg", seed=i)
+    assert ingest(project, [src], config=ONE)["added"] == 4
+    ids = {Path(r["path"]).name: r["id"] for r in project.db.execute("SELECT id, path FROM images")}
+    add_labels(project, [ids["1.jpg"]], "cat", source="manual")
+    kept = (src / "1.jpg").read_bytes()
+    (src / "1.jpg").unlink()
+
+    again = ingest(project, [src], config=ONE)
+    assert again["unchanged"] == 3 and again["added"] == 0
+    assert again["issues_by_reason"] == {"missing": 1}, again
+    example = again["issue_examples"][0]
+    assert example["path"].endswith("1.jpg") and "labels are kept" in example["detail"]
+    assert project.counts()["ingest_issues"] == 1
+    assert current_labels(project)[ids["1.jpg"]] == "cat"  # nothing lost
+
+    again = ingest(project, [src], config=ONE)  # reported each run while it is gone
+    assert again["issues_by_reason"] == {"missing": 1}
+
+    (src / "1.jpg").write_bytes(kept)
+    back = ingest(project, [src], config=ONE)
+    assert back["issues"] == 0 and back["added"] == 0
+    assert project.counts()["ingest_issues"] == 0
+    assert current_labels(project)[ids["1.jpg"]] == "cat"
