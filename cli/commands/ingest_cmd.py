@@ -67,6 +67,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     say(f"Added {s['added']}, unchanged {s['unchanged']}, changed {s['changed']}, "
         f"exact duplicates {s['duplicates']}, labels imported {s['labels_imported']} "
         f"in {s['elapsed_s']:.1f} s")
+    if s.get("classes_created"):
+        say(f"Created {s['classes_created']} class(es) from the dataset's labels (classkit classes)")
     if s["issues"]:
         say(f"{s['issues']} ingest issue(s), recorded in the project (classkit status):")
         for reason, n in s["issues_by_reason"].items():

@@ -44,3 +44,13 @@ def test_embed_text_output_counts_and_explains_failures(
     out = capsys.readouterr().out
     assert "Embedded 3 of 4 image(s)" in out, out
     assert "failed: 1 (missing 1)" in out and "3.jpg: missing" in out, out
+
+
+def test_ingest_says_when_a_dataset_created_classes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_image(tmp_path / "a.jpg")
+    (tmp_path / "list.csv").write_text("path,label\na.jpg,heron\n")
+    assert main(["init", str(tmp_path / "p"), "--classes", "cat"]) == 0
+    capsys.readouterr()
+    assert main(["ingest", str(tmp_path / "p"), str(tmp_path / "list.csv")]) == 0
+    assert "Created 1 class(es)" in capsys.readouterr().out

@@ -38,3 +38,21 @@ def test_deleted_files_are_reported_missing_then_resolved(project: Project, tmp_
     assert back["issues"] == 0 and back["added"] == 0
     assert project.counts()["ingest_issues"] == 0
     assert current_labels(project)[ids["1.jpg"]] == "cat"
+
+
+def test_images_in_other_formats_are_named_in_a_hint(project: Project, tmp_path: Path) -> None:
+    src = tmp_path / "crops"
+    make_image(src / "a.jpg")
+    make_image(src / "sub" / "b.gif", fmt="GIF")
+    make_image(src / "sub" / "c.GIF", fmt="GIF")
+    (src / "notes.txt").write_text("not an image, no hint")
+    summary = ingest(project, [src], config=ONE)
+    assert summary["added"] == 1
+    hints = [h for h in summary["hints"] if "formats ClassKit does not ingest" in h]
+    assert len(hints) == 1 and "2 image file(s)" in hints[0] and ".gif 2" in hints[0], hints
+
+    tree = tmp_path / "tree"
+    make_image(tree / "cat" / "x.png", fmt="PNG")
+    make_image(tree / "cat" / "y.heic", fmt="PNG")  # the name is what counts
+    summary = ingest(project, [tree], kind="imagefolder", config=ONE)
+    assert any(".heic 1" in h for h in summary["hints"]), summary["hints"]

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from pathlib import Path
 
 from ...errors import ClassKitError
 from ..detect import SPLITS, class_subfolders
 from ..model import Candidate, Issue, Plan, SourceContext
 from ..scan import project_own_dirs, walk_images
+from .folder import other_images_hint
 
 PATH_COLUMNS = ("path", "filepath", "file", "filename", "image")
 LABEL_COLUMNS = ("label", "class", "category")
@@ -18,8 +20,9 @@ def _class_tree(ctx: SourceContext, root: Path, origin: dict) -> Plan:
     """``root/<class>/**/image`` -> candidates labelled with the class folder name."""
     plan = Plan()
     classes = class_subfolders(root)
+    skipped: Counter[str] = Counter()
     for folder in classes:
-        for item in walk_images(folder, ctx.config.follow_symlinks, ctx.cancel,
+        for item in walk_images(folder, ctx.config.follow_symlinks, ctx.cancel, skipped,
                                 exclude=project_own_dirs(ctx.root)):
             if isinstance(item, Issue):
                 plan.issues.append(item)
@@ -35,6 +38,9 @@ def _class_tree(ctx: SourceContext, root: Path, origin: dict) -> Plan:
     if loose:
         plan.hints.append(f"{len(loose)} file(s) directly in {root} have no class folder and "
                           f"were not ingested")
+    other = other_images_hint(root, skipped)
+    if other:
+        plan.hints.append(other)
     return plan
 
 

@@ -9,6 +9,26 @@ from ..model import Candidate, Issue, Plan, SourceContext
 from ..scan import project_own_dirs, walk_images
 
 
+# Image formats people keep next to their crops that ingest does not read: named in a hint,
+# never skipped in silence.
+OTHER_IMAGE_EXTENSIONS = frozenset({
+    ".gif", ".heic", ".heif", ".avif", ".jfif", ".jpe", ".jp2", ".j2k", ".jxl", ".ico", ".tga",
+    ".psd", ".svg", ".pgm", ".ppm", ".pbm", ".pnm", ".exr", ".hdr", ".dng", ".cr2", ".nef",
+    ".arw", ".raw", ".dcm", ".czi", ".nd2", ".lif"})
+
+
+def other_images_hint(path: Path, skipped: Counter[str]) -> str | None:
+    """A hint naming the image files under ``path`` left out for their format, or None."""
+    others = sorted(((ext, n) for ext, n in skipped.items() if ext in OTHER_IMAGE_EXTENSIONS),
+                    key=lambda item: (-item[1], item[0]))
+    if not others:
+        return None
+    total = sum(n for _, n in others)
+    listed = ", ".join(f"{ext} {n}" for ext, n in others)
+    return (f"{total} image file(s) under {path} are in formats ClassKit does not ingest "
+            f"({listed}); convert them to PNG or JPEG to include them")
+
+
 def plan_folder(ctx: SourceContext, path: Path) -> Plan:
     """Every image under ``path`` (or ``path`` itself when it is one image file); hints when
     it looks like a labelled dataset or holds videos."""
@@ -27,6 +47,9 @@ def plan_folder(ctx: SourceContext, path: Path) -> Plan:
     if looks_like_imagefolder(path):
         plan.hints.append(f"{path} looks like an ImageFolder dataset (one folder per class); "
                           f"ingest it with --kind imagefolder to import the folder names as labels")
+    other = other_images_hint(path, skipped)
+    if other:
+        plan.hints.append(other)
     videos = sum(n for ext, n in skipped.items() if is_video_name("x" + ext))
     if videos:
         plan.hints.append(f"{videos} video file(s) under {path} were not ingested; "
