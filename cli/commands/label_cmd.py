@@ -62,7 +62,8 @@ def _csv(project: Project, args: argparse.Namespace) -> int:
         return 0
     verb = "would label" if s["dry_run"] else "labeled"
     say(f"{s['rows']} row(s): {verb} {s['labeled']}, unchanged {s['unchanged']}, kept a person's "
-        f"label {s['kept_human']}, unmatched {s['unmatched']}, invalid {s['invalid']}")
+        f"label {s['kept_human']}, unmatched {s['unmatched']}, invalid {s['invalid']}"
+        + (f", repeated {s['repeated']}" if s["repeated"] else ""))
     if s["created_classes"]:
         say(f"{'would create' if s['dry_run'] else 'created'} class(es): {', '.join(s['created_classes'])}")
     for e in s["errors"]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import check_class_name
 from ..errors import ClassKitError, ConfigError
-from ..ingest.sources.datasets import LABEL_COLUMNS, PATH_COLUMNS
+from ..ingest.sources.datasets import LABEL_COLUMNS, PATH_COLUMNS, read_csv_text
 from ..project import Project
 from .events import SQL_CHUNK, canonical_label, class_lookup, current_round, insert_events
 
@@ -100,10 +100,7 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
     if source not in IMPORT_SOURCES:
         raise ClassKitError(f"CSV label source must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}")
     path = Path(csv_path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClassKitError(f"cannot read CSV {path}: {exc}") from exc
+    text = read_csv_text(path)
     rows, pcol, icol, lcol = _parse(text, path)
     matcher = _Matcher(project, path.resolve().parent)
     classes = class_lookup(project)
@@ -153,7 +150,7 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
     if unknown and not create_classes:
         listed = ", ".join(f"{name} ({n})" for name, n in unknown.most_common())
         raise ClassKitError(f"{len(unknown)} label(s) in {path.name} are not classes of this project: "
-                            f"{listed}; add them with --create-classes (create_classes=True) or "
+                            f"{listed}; add them with --create-classes or "
                             f"'classkit classes PROJECT --add NAME'; nothing was imported")
     spellings: dict[str, str] = {}
     for written, _ in wanted.values():

@@ -54,3 +54,19 @@ def test_ingest_says_when_a_dataset_created_classes(
     capsys.readouterr()
     assert main(["ingest", str(tmp_path / "p"), str(tmp_path / "list.csv")]) == 0
     assert "Created 1 class(es)" in capsys.readouterr().out
+
+
+def test_label_csv_summary_counts_repeated_rows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """BOM, CRLF, a quoted path with a comma, trailing spaces, a repeated row: every row is
+    accounted for in the one-line summary."""
+    make_image(tmp_path / "imgs" / "a, b.jpg")
+    make_image(tmp_path / "imgs" / "c.jpg", seed=1)
+    assert main(["init", str(tmp_path / "p"), "--classes", "cat,dog"]) == 0
+    assert main(["ingest", str(tmp_path / "p"), str(tmp_path / "imgs")]) == 0
+    text = 'path,label\r\n"imgs/a, b.jpg",cat  \r\nimgs/c.jpg ,Dog\r\nimgs/c.jpg,dog\r\n'
+    (tmp_path / "l.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    capsys.readouterr()
+    assert main(["label", str(tmp_path / "p"), "--csv", str(tmp_path / "l.csv")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 row(s): labeled 2,") and "repeated 1" in out, out

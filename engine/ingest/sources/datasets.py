@@ -79,15 +79,24 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+def read_csv_text(path: Path) -> str:
+    """The text of a CSV file (UTF-8, with or without BOM); a clear error otherwise."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ClassKitError(
+            f"cannot read CSV {path}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"offset {exc.start}); save it as UTF-8 (Excel: 'CSV UTF-8') and try again") from None
+    except OSError as exc:
+        raise ClassKitError(f"cannot read CSV {path}: {exc.strerror or exc}") from exc
+
+
 def plan_csv(ctx: SourceContext, path: Path) -> Plan:
     """A CSV with a header holding a path column and a label column.
 
     Relative paths are taken from the CSV file's folder. An empty label means unlabelled.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClassKitError(f"cannot read CSV {path}: {exc}") from exc
+    text = read_csv_text(path)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise ClassKitError(f"CSV {path} is empty")

@@ -1,0 +1,35 @@
+"""Label CSVs as people really save them: Excel encodings, repeated rows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from classkit.engine.config import IngestConfig
+from classkit.engine.errors import ClassKitError
+from classkit.engine.ingest import ingest
+from classkit.engine.labels import import_label_csv
+from classkit.engine.project import Project
+from tests.conftest import make_image
+
+
+def test_non_utf8_csv_says_what_to_do(project: Project, tmp_path: Path) -> None:
+    make_image(tmp_path / "imgs" / "a.jpg")
+    ingest(project, [tmp_path / "imgs"], config=IngestConfig(workers=1))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("path,label\nimgs/a.jpg,caf\u00e9\n".encode("cp1252"))
+    with pytest.raises(ClassKitError) as info:
+        import_label_csv(project, latin)
+    msg = str(info.value)
+    assert "latin.csv" in msg and "not UTF-8" in msg and "0xe9" in msg and "save it as UTF-8" in msg
+    with pytest.raises(ClassKitError, match="not UTF-8"):
+        ingest(project, [latin], config=IngestConfig(workers=1))
+
+
+def test_unknown_class_message_names_the_cli_flag_only(project: Project, tmp_path: Path) -> None:
+    make_image(tmp_path / "imgs" / "a.jpg")
+    ingest(project, [tmp_path / "imgs"], config=IngestConfig(workers=1))
+    (tmp_path / "l.csv").write_text("path,label\nimgs/a.jpg,fish\n")
+    with pytest.raises(ClassKitError) as info:
+        import_label_csv(project, tmp_path / "l.csv")
+    assert "--create-classes" in str(info.value) and "create_classes=True" not in str(info.value)
