@@ -81,7 +81,7 @@ def ingest(project: Project, sources: Sequence[str | Path], kind: str = "auto",
             per_source.append(info)
             hints += info.pop("hints")
         status = "done"
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):  # Ctrl-C in the CLI is a cancel, not a failure
         status = "cancelled"
         raise
     finally:

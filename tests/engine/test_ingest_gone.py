@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from classkit.engine.config import IngestConfig
-from classkit.engine.ingest import ingest
+from classkit.engine.ingest import ingest, pipeline
 from classkit.engine.labels import add_labels, current_labels
 from classkit.engine.project import Project
 from tests.conftest import make_image
@@ -56,3 +58,17 @@ def test_images_in_other_formats_are_named_in_a_hint(project: Project, tmp_path:
     make_image(tree / "cat" / "y.heic", fmt="PNG")  # the name is what counts
     summary = ingest(project, [tree], kind="imagefolder", config=ONE)
     assert any(".heic 1" in h for h in summary["hints"]), summary["hints"]
+
+
+def test_ctrl_c_marks_the_run_cancelled_not_failed(project: Project, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    make_image(tmp_path / "imgs" / "a.jpg")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "map_chunks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(project, [tmp_path / "imgs"], config=ONE)
+    status = project.db.execute("SELECT status FROM ingest_runs").fetchone()[0]
+    assert status == "cancelled"
