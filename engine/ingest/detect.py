@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ClassKitError
-from .scan import is_image_name
+from .probe import IMAGE_EXTENSIONS
+from .scan import OTHER_IMAGE_EXTENSIONS, is_image_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"})
 SPLITS = ("train", "val", "test")
@@ -73,6 +74,11 @@ def detect_kind(path: Path) -> str:
             return "posekit"
         if is_image_name(path.name):
             return "folder"  # a single image file
+        if path.suffix.lower() in OTHER_IMAGE_EXTENSIONS:
+            raise ClassKitError(
+                f"{path} is a {path.suffix.lower()} image, a format ClassKit does not ingest "
+                f"(it reads {', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))}); "
+                f"convert it to PNG or JPEG first")
         raise ClassKitError(f"cannot tell what kind of source {path} is; pass a folder, a "
                             f"video, a CSV or a PoseKit project, or set --kind")
     if path.is_dir():

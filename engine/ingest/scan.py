@@ -11,6 +11,13 @@ from ..jobs import CancelToken
 from .model import Issue
 from .probe import IMAGE_EXTENSIONS
 
+# Image formats people keep next to their crops that ingest does not read: named in a hint,
+# never skipped in silence.
+OTHER_IMAGE_EXTENSIONS = frozenset({
+    ".gif", ".heic", ".heif", ".avif", ".jfif", ".jpe", ".jp2", ".j2k", ".jxl", ".ico", ".tga",
+    ".psd", ".svg", ".pgm", ".ppm", ".pbm", ".pnm", ".exr", ".hdr", ".dng", ".cr2", ".nef",
+    ".arw", ".raw", ".dcm", ".czi", ".nd2", ".lif"})
+
 
 def is_image_name(name: str) -> bool:
     """True for jpg/jpeg/png/webp/bmp/tif/tiff in any letter case."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from classkit.engine.config import IngestConfig
+from classkit.engine.errors import ClassKitError
 from classkit.engine.ingest import ingest, pipeline
 from classkit.engine.labels import add_labels, current_labels
 from classkit.engine.project import Project
@@ -72,3 +73,12 @@ def test_ctrl_c_marks_the_run_cancelled_not_failed(project: Project, tmp_path: P
         ingest(project, [tmp_path / "imgs"], config=ONE)
     status = project.db.execute("SELECT status FROM ingest_runs").fetchone()[0]
     assert status == "cancelled"
+
+
+def test_single_gif_source_and_empty_folder_say_why(project: Project, tmp_path: Path) -> None:
+    gif = make_image(tmp_path / "anim.gif", fmt="GIF")
+    with pytest.raises(ClassKitError, match=r"\.gif image, a format ClassKit does not ingest"):
+        ingest(project, [gif], config=ONE)
+    (tmp_path / "empty").mkdir()
+    summary = ingest(project, [tmp_path / "empty"], config=ONE)
+    assert any(h.startswith("no image files (") for h in summary["hints"]), summary["hints"]

@@ -6,15 +6,8 @@ from pathlib import Path
 
 from ..detect import is_video_name, looks_like_imagefolder
 from ..model import Candidate, Issue, Plan, SourceContext
-from ..scan import project_own_dirs, walk_images
-
-
-# Image formats people keep next to their crops that ingest does not read: named in a hint,
-# never skipped in silence.
-OTHER_IMAGE_EXTENSIONS = frozenset({
-    ".gif", ".heic", ".heif", ".avif", ".jfif", ".jpe", ".jp2", ".j2k", ".jxl", ".ico", ".tga",
-    ".psd", ".svg", ".pgm", ".ppm", ".pbm", ".pnm", ".exr", ".hdr", ".dng", ".cr2", ".nef",
-    ".arw", ".raw", ".dcm", ".czi", ".nd2", ".lif"})
+from ..probe import IMAGE_EXTENSIONS
+from ..scan import OTHER_IMAGE_EXTENSIONS, project_own_dirs, walk_images
 
 
 def other_images_hint(path: Path, skipped: Counter[str]) -> str | None:
@@ -44,6 +37,9 @@ def plan_folder(ctx: SourceContext, path: Path) -> Plan:
         else:
             rel = item.relative_to(path).as_posix()
             plan.candidates.append(Candidate(item, origin={"relpath": rel}))
+    if not plan.candidates and not plan.issues and not other_images_hint(path, skipped):
+        plan.hints.append(f"no image files ({', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))}) "
+                          f"found under {path}")
     if looks_like_imagefolder(path):
         plan.hints.append(f"{path} looks like an ImageFolder dataset (one folder per class); "
                           f"ingest it with --kind imagefolder to import the folder names as labels")
