@@ -7,7 +7,8 @@ from ..errors import ClassKitError
 from .probe import IMAGE_EXTENSIONS
 from .scan import OTHER_IMAGE_EXTENSIONS, is_image_name
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg",
+                              ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp", ".ogv", ".mxf"})
 SPLITS = ("train", "val", "test")
 POSEKIT_FILES = ("pose_project.json", "hydra_project.json")
 

@@ -82,3 +82,10 @@ def test_single_gif_source_and_empty_folder_say_why(project: Project, tmp_path: 
     (tmp_path / "empty").mkdir()
     summary = ingest(project, [tmp_path / "empty"], config=ONE)
     assert any(h.startswith("no image files (") for h in summary["hints"]), summary["hints"]
+
+
+@pytest.mark.parametrize("name", ["cam.MTS", "stream.ts", "old.wmv"])
+def test_camcorder_and_stream_videos_are_recognised(name: str) -> None:
+    from classkit.engine.ingest.detect import is_video_name
+
+    assert is_video_name(name)
