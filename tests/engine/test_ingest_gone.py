@@ -89,3 +89,13 @@ def test_camcorder_and_stream_videos_are_recognised(name: str) -> None:
     from classkit.engine.ingest.detect import is_video_name
 
     assert is_video_name(name)
+
+
+def test_bad_video_messages_are_plain(project: Project, tmp_path: Path) -> None:
+    (tmp_path / "junk.mp4").write_bytes(b"not a video" * 50)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    summary = ingest(project, [tmp_path / "junk.mp4", tmp_path / "empty.mp4"], config=ONE)
+    details = {Path(e["path"]).name: e["detail"] for e in summary["issue_examples"]}
+    assert details["empty.mp4"] == "zero-byte file"
+    assert details["junk.mp4"].startswith("cannot open as a video: ")
+    assert "Errno" not in details["junk.mp4"] and str(tmp_path) not in details["junk.mp4"]

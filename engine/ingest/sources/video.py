@@ -114,6 +114,11 @@ def _load_marker(folder: Path, video: Path, ident: dict[str, Any]) -> dict[str, 
     return {**data, "frames": frames}
 
 
+def _error_text(exc: Exception) -> str:
+    """FFmpeg's message without its numeric code and the path (the issue names the file)."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def plan_video(ctx: SourceContext, path: Path) -> Plan:
     """Frames sampled from one video file (every Nth frame, or at a target fps)."""
     video = Path(os.path.abspath(path))
@@ -131,10 +136,13 @@ def plan_video(ctx: SourceContext, path: Path) -> Plan:
         if marker.get("hit_max"):
             plan.hints.append(_max_hint(video, ctx.config.video_max_frames))
         return plan
+    if st.st_size == 0:
+        return Plan(issues=[Issue(str(video), "video_error", "zero-byte file")])
     try:
         container = av.open(str(video))
     except (av.FFmpegError, OSError) as exc:
-        return Plan(issues=[Issue(str(video), "video_error", f"cannot open as a video: {exc}")])
+        return Plan(issues=[Issue(str(video), "video_error",
+                                  f"cannot open as a video: {_error_text(exc)}")])
     with container:
         if not container.streams.video:
             return Plan(issues=[Issue(str(video), "video_error", "the file has no video stream")])
@@ -175,7 +183,7 @@ def _extract(ctx: SourceContext, container: av.container.InputContainer, video: 
             write_bytes_atomic(frame_path(folder, video.stem, index), _jpeg(frame, quality))
             frames.append([index, round(t, 3)])
     except av.FFmpegError as exc:
-        error = f"decoding failed after {index + 1} frames (last at {t:.3f} s): {exc}"
+        error = f"decoding failed after {index + 1} frames (last at {t:.3f} s): {_error_text(exc)}"
     decoded = index + 1
     if not error and not hit_max:
         if decoded == 0:
