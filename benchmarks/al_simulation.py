@@ -167,6 +167,21 @@ def labels_to_reach(curve: list[dict[str, Any]], target: float) -> int | None:
     return None
 
 
+def labels_to_reach_interp(curve: list[dict[str, Any]], target: float) -> float | None:
+    """Labels at which the curve first crosses ``target``, linearly interpolated between the
+    last budget below it and the first at or above it (the budgets are ``--batch`` apart, so
+    ``labels_to_reach`` alone only resolves the crossing to a batch)."""
+    prev = None
+    for rec in curve:
+        if rec["test_accuracy"] >= target:
+            if prev is None or rec["test_accuracy"] == prev["test_accuracy"]:
+                return float(rec["labels"])
+            frac = (target - prev["test_accuracy"]) / (rec["test_accuracy"] - prev["test_accuracy"])
+            return round(prev["labels"] + frac * (rec["labels"] - prev["labels"]), 1)
+        prev = rec
+    return None
+
+
 def aulc(curve: list[dict[str, Any]]) -> float:
     """Mean test accuracy over the budget range (trapezoid area / label range)."""
     xs = np.array([r["labels"] for r in curve], float)
@@ -215,6 +230,7 @@ def main() -> None:
                       for recs in zip(*curves[s], strict=False)]
         summary[s] = {"aulc": round(aulc(mean_curve), 4),
                       "labels_to_95pct": labels_to_reach(mean_curve, target),
+                      "labels_to_95pct_interp": labels_to_reach_interp(mean_curve, target),
                       "curve": {r["labels"]: round(r["test_accuracy"], 4) for r in mean_curve}}
         emit(bench="al_simulation", case="summary", strategy=s, seeds=args.seeds,
              full_pool_accuracy=round(ref, 4), target_accuracy=round(target, 4), **summary[s])
@@ -233,6 +249,8 @@ def main() -> None:
              worst_gap_vs_random=gaps[worst] if gaps else None, worst_gap_at=worst,
              never_below_random=bool(gaps) and min(gaps.values()) >= 0,
              labels_default=d_need, labels_random=r_need,
+             labels_default_interp=d["labels_to_95pct_interp"],
+             labels_random_interp=r["labels_to_95pct_interp"],
              random_reached=r_need is not None,
              half_of_random=(d_need is not None and (r_need is None or d_need <= 0.5 * r_need)),
              note=None if r_need is not None else f"random did not reach the target within "

@@ -1,0 +1,139 @@
+"""How far can label choice alone go? A hindsight oracle on the AL simulation's data.
+
+The AL target asks the default recipe to reach 95% of the full-pool head's test accuracy
+with half of random's labels. On Fashion-MNIST with the default embedder random reaches it
+at ~300 labels, so the recipe would need it by ~150. This script measures what is possible
+at all at those budgets with the product's learner (``fit_round``, semi-supervised, exactly
+as ``classkit train``): a greedy oracle that may look at the TRUE labels of the whole pool.
+
+Oracle, per seed: one random image of each class, then steps of ``--step`` labels; at each
+step it draws ``--tries`` candidate groups (alternately uniform over the unlabeled pool and
+uniform over the images the current head gets wrong), trains a head with each, and keeps
+the group whose head is most accurate on the whole pool (true labels: hindsight no real
+strategy has). Random, in the same process: uniform draws at the same budgets. Both are
+scored on the held-out test set. Output: JSON lines per budget, then a summary with the
+labels each needs to reach the 95% target (first budget at or above it, and interpolated).
+
+    python benchmarks/al_oracle_bound.py --seeds 3 --out /tmp/oracle.jsonl   # ~2 min a seed
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import al_simulation as sim_mod  # noqa: E402
+import numpy as np  # noqa: E402
+from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
+from al_simulation import (Sim, emit, labels_to_reach, labels_to_reach_interp,  # noqa: E402
+                           reference_accuracy, sim_splits)
+
+from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
+from classkit.engine.loop.core import fit_round  # noqa: E402
+
+
+class Scorer:
+    """Train the product's head on a label set; test accuracy and pool predictions."""
+
+    def __init__(self, sim: Sim, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                 seed: int) -> None:
+        self.sim, self.y_pool, self.X_test, self.y_test, self.seed = sim, y_pool, X_test, y_test, seed
+
+    def __call__(self, rows: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(test accuracy, pool accuracy, predicted class per pool row) for labels on ``rows``."""
+        n = len(self.y_pool)
+        y = np.full(n, -1, np.int64)
+        y[rows] = self.y_pool[rows]
+        split = sim_splits(y, np.full(n, -1, np.int64), self.sim.keys, self.sim.dup)
+        fit = fit_round(self.sim.X, y, split, CLASSES, config=HeadConfig(kind="linear", seed=self.seed),
+                        folds=0, seed=self.seed, neighbours=self.sim.neighbours)
+        pred = predict_proba(fit.head, self.sim.X, fit.temperature).argmax(1)
+        test = predict_proba(fit.head, self.X_test, fit.temperature).argmax(1)
+        return (float((test == self.y_test).mean()), float((pred == self.y_pool).mean()), pred)
+
+
+def oracle_curve(score: Scorer, y_pool: np.ndarray, args: argparse.Namespace,
+                 seed: int) -> list[dict]:
+    """Greedy hindsight oracle: best of ``tries`` candidate groups per step, by pool accuracy."""
+    rng = np.random.default_rng(seed)
+    rows = np.array([rng.choice(np.flatnonzero(y_pool == c)) for c in range(len(CLASSES))])
+    _test, _pool, pred = score(rows)
+    curve = []
+    while len(rows) < args.max_labels:
+        t0 = time.perf_counter()
+        unl = np.setdiff1d(np.arange(len(y_pool)), rows)
+        wrong = np.setdiff1d(np.flatnonzero(pred != y_pool), rows)
+        best = None
+        for g in range(args.tries):
+            source = wrong if (g % 2 and len(wrong) >= args.step) else unl
+            group = rng.choice(source, args.step, replace=False)
+            test_acc, pool_acc, p = score(np.concatenate([rows, group]))
+            if best is None or pool_acc > best[1]:
+                best = (test_acc, pool_acc, p, group, "wrong" if source is wrong else "any")
+        test_acc, pool_acc, pred, group, kind = best
+        rows = np.concatenate([rows, group])
+        rec = {"bench": "al_oracle_bound", "case": "round", "strategy": "oracle", "seed": seed,
+               "labels": int(len(rows)), "test_accuracy": round(test_acc, 4),
+               "pool_accuracy": round(pool_acc, 4), "group": kind,
+               "step_s": round(time.perf_counter() - t0, 2)}
+        emit(**rec)
+        curve.append(rec)
+    return curve
+
+
+def random_curve(score: Scorer, n: int, budgets: list[int], seed: int) -> list[dict]:
+    """Uniform draws at the oracle's budgets (nested: each set extends the last)."""
+    order = np.random.default_rng(seed).permutation(n)
+    curve = []
+    for b in budgets:
+        test_acc, pool_acc, _ = score(order[:b])
+        rec = {"bench": "al_oracle_bound", "case": "round", "strategy": "random", "seed": seed,
+               "labels": b, "test_accuracy": round(test_acc, 4), "pool_accuracy": round(pool_acc, 4)}
+        emit(**rec)
+        curve.append(rec)
+    return curve
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool", type=int, default=20_000)
+    ap.add_argument("--test", type=int, default=5_000)
+    ap.add_argument("--max-labels", type=int, default=200)
+    ap.add_argument("--step", type=int, default=10)
+    ap.add_argument("--tries", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    args.head = "linear"
+    sim_mod.OUT = args.out
+    data = prepare(args.pool, args.test, 0, args.cache)
+    X, y_pool, X_test, y_test = data["X_pool"], data["y_pool"], data["X_test"], data["y_test"]
+    curves: dict[str, list[list[dict]]] = {"oracle": [], "random": []}
+    refs = []
+    for seed in range(args.seeds):
+        sim = Sim(X, seed)
+        refs.append(reference_accuracy(X, y_pool, X_test, y_test, args, seed))
+        score = Scorer(sim, y_pool, X_test, y_test, seed)
+        curves["oracle"].append(oracle_curve(score, y_pool, args, seed))
+        budgets = [r["labels"] for r in curves["oracle"][-1]]
+        curves["random"].append(random_curve(score, len(y_pool), budgets, seed))
+    target = 0.95 * float(np.mean(refs))
+    for name, runs in curves.items():
+        mean = [{"labels": recs[0]["labels"],
+                 "test_accuracy": float(np.mean([r["test_accuracy"] for r in recs]))}
+                for recs in zip(*runs, strict=True)]
+        emit(bench="al_oracle_bound", case="summary", strategy=name, seeds=args.seeds,
+             full_pool_accuracy=round(float(np.mean(refs)), 4), target_accuracy=round(target, 4),
+             labels_to_95pct=labels_to_reach(mean, target),
+             labels_to_95pct_interp=labels_to_reach_interp(mean, target),
+             curve={r["labels"]: round(r["test_accuracy"], 4) for r in mean})
+
+
+if __name__ == "__main__":
+    main()
