@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--csv", type=Path, metavar="FILE",
-                      help="CSV with a path (as ingested, or relative to the CSV) or id column "
-                           "and a label column")
+                      help="CSV with a path (as ingested, absolute, or relative to the CSV, the "
+                           "project or the current folder) or id column and a label column")
     what.add_argument("--id", type=int, action="append", metavar="ID", dest="ids",
                       help="image id to label with --set or --clear (repeatable)")
     what.add_argument("--undo", action="store_true",

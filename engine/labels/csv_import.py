@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | N
 
 class _Matcher:
     """Find an image id for a CSV path: the stored path itself, or the file it names
-    (absolute, relative to the CSV's folder, or relative to the project root)."""
+    (absolute, relative to the CSV's folder, the project root or the working folder).
+
+    Paths compare in Unicode NFC, so a CSV written on macOS (decomposed accents) matches.
+    """
 
     def __init__(self, project: Project, csv_dir: Path) -> None:
         self.paths = project.paths
@@ -65,6 +69,8 @@ class _Matcher:
         self.root = project.root
         self.by_path = {r[1]: int(r[0]) for r in project.db.execute("SELECT id, path FROM images")}
         self.ids = set(self.by_path.values())
+        for path, image_id in list(self.by_path.items()):
+            self.by_path.setdefault(unicodedata.normalize("NFC", path), image_id)
 
     def by_id(self, cell: str) -> int | None:
         try:
@@ -74,13 +80,15 @@ class _Matcher:
         return i if i in self.ids else None
 
     def find(self, cell: str) -> int | None:
+        cell = unicodedata.normalize("NFC", cell)
         hit = self.by_path.get(cell)
         if hit is not None:
             return hit
         p = os.path.expanduser(cell)
-        bases = [""] if os.path.isabs(p) else [self.csv_dir, self.root]
+        bases = [""] if os.path.isabs(p) else [self.csv_dir, self.root, Path.cwd()]
         for base in bases:
-            hit = self.by_path.get(self.paths.to_stored(os.path.join(base, p) if base else p))
+            stored = self.paths.to_stored(os.path.join(base, p) if base else p)
+            hit = self.by_path.get(unicodedata.normalize("NFC", stored))
             if hit is not None:
                 return hit
         return None
@@ -146,7 +154,8 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
     if not wanted:
         shown = "; ".join(f"line {e['line']}: {e['error']}" for e in errors[:3])
         raise ClassKitError(f"none of the {len(rows)} row(s) in {path.name} could be used ({shown}); "
-                            f"paths must be as ingested, absolute, or relative to the CSV's folder")
+                            f"paths must be as ingested, absolute, or relative to the CSV's folder, "
+                              f"the project or the current folder")
     if unknown and not create_classes:
         listed = ", ".join(f"{name} ({n})" for name, n in unknown.most_common())
         raise ClassKitError(f"{len(unknown)} label(s) in {path.name} are not classes of this project: "

@@ -1,6 +1,7 @@
 """Label CSVs as people really save them: Excel encodings, repeated rows."""
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,20 @@ def test_unknown_class_message_names_the_cli_flag_only(project: Project, tmp_pat
     with pytest.raises(ClassKitError) as info:
         import_label_csv(project, tmp_path / "l.csv")
     assert "--create-classes" in str(info.value) and "create_classes=True" not in str(info.value)
+
+
+def test_macos_decomposed_names_and_working_folder_paths_match(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nfc = "caf\u00e9.jpg"
+    make_image(tmp_path / "data" / nfc)
+    make_image(tmp_path / "data" / "b.jpg", seed=1)
+    ingest(project, [tmp_path / "data"], config=IngestConfig(workers=1))
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    # written on a Mac (decomposed accents); paths relative to where the user stands
+    (sheets / "l.csv").write_text(f"path,label\ndata/{nfd},cat\ndata/b.jpg,dog\n")
+    monkeypatch.chdir(tmp_path)
+    s = import_label_csv(project, sheets / "l.csv")
+    assert s["labeled"] == 2 and s["unmatched"] == 0, s["errors"]
