@@ -51,3 +51,12 @@ def test_macos_decomposed_names_and_working_folder_paths_match(
     monkeypatch.chdir(tmp_path)
     s = import_label_csv(project, sheets / "l.csv")
     assert s["labeled"] == 2 and s["unmatched"] == 0, s["errors"]
+
+
+def test_dataset_csv_with_decomposed_names_finds_the_files(project: Project, tmp_path: Path) -> None:
+    nfc = "\u00fcber.jpg"
+    make_image(tmp_path / nfc)
+    (tmp_path / "list.csv").write_text(f"path,label\n{unicodedata.normalize('NFD', nfc)},cat\n")
+    summary = ingest(project, [tmp_path / "list.csv"], config=IngestConfig(workers=1))
+    assert summary["added"] == 1 and summary["issues"] == 0, summary["issue_examples"]
+    assert summary["labels_imported"] == 1

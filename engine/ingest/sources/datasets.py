@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -79,6 +80,18 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+def _existing_spelling(file: Path) -> Path:
+    """``file``, or its other Unicode normal form when only that exists (a CSV written on
+    macOS spells accents decomposed; most Linux file names are composed)."""
+    if file.exists():
+        return file
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(file)))
+        if other != file and other.exists():
+            return other
+    return file
+
+
 def read_csv_text(path: Path) -> str:
     """The text of a CSV file (UTF-8, with or without BOM); a clear error otherwise."""
     try:
@@ -115,7 +128,7 @@ def plan_csv(ctx: SourceContext, path: Path) -> Plan:
             plan.issues.append(Issue(where, "label_error", "row has no path"))
             continue
         file = Path(row[pcol].strip()).expanduser()
-        file = file if file.is_absolute() else path.parent / file
+        file = _existing_spelling(file if file.is_absolute() else path.parent / file)
         if file in seen:
             plan.issues.append(Issue(where, "label_error", f"{file} is listed twice; first row kept"))
             continue
