@@ -29,6 +29,12 @@ def is_image_name(name: str) -> bool:
 PROJECT_OWN_DIRS = ("state", "runs", "media", "cache", "logs")
 
 
+# A folder holding this file is a ClassKit export root: copies of images some project already
+# has. Walks skip it (unless it is the top) and count it under EXPORT_ROOT_KEY in ``skipped``.
+EXPORT_MARKER = "classkit_exports.json"
+EXPORT_ROOT_KEY = "<classkit export>"
+
+
 def project_own_dirs(root: Path) -> list[Path]:
     return [Path(root) / name for name in PROJECT_OWN_DIRS]
 
@@ -38,9 +44,10 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
                 exclude: Iterable[Path] = ()) -> Iterator[Path | Issue]:
     """Yield image paths under ``top`` (sorted, recursive) and an Issue for each problem.
 
-    Non-image files are counted in ``skipped`` by lower-case extension.
-    Symlinked folders are followed once; a link back into a folder already on the walk is
-    a loop and is reported. Hidden files and folders (leading dot) are skipped, and so are
+    Non-image files are counted in ``skipped`` by lower-case extension, ClassKit export
+    folders below ``top`` under EXPORT_ROOT_KEY (they are not walked). Symlinked folders
+    are followed once; a link back into a folder already on the walk is a loop and is
+    reported. Hidden files and folders (leading dot) are skipped, and so are
     the folders in ``exclude`` (unless ``top`` is one of them).
     """
     top = Path(top)
@@ -68,6 +75,10 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
             yield Issue(str(folder), "symlink_loop", "folder already visited through another link")
             return
         seen.add(ident)
+        if folder is not top and os.path.isfile(folder / EXPORT_MARKER):
+            if skipped is not None:
+                skipped[EXPORT_ROOT_KEY] += 1
+            return
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)

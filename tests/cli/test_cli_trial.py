@@ -2,6 +2,7 @@
 summaries, hints about files that were not ingested."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,19 @@ def test_label_csv_summary_counts_repeated_rows(
     assert main(["label", str(tmp_path / "p"), "--csv", str(tmp_path / "l.csv")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("3 row(s): labeled 2,") and "repeated 1" in out, out
+
+
+def test_export_inside_the_data_folder_is_not_ingested_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, proj = tmp_path / "data", str(tmp_path / "p")
+    for i in range(3):
+        make_image(data / f"{i}.jpg", seed=i)
+    assert main(["init", proj, "--classes", "cat"]) == 0
+    assert main(["ingest", proj, str(data)]) == 0
+    assert main(["label", proj, "--id", "1", "--id", "2", "--id", "3", "--set", "cat"]) == 0
+    assert main(["export", proj, "--format", "imagefolder", "--out", str(data / "exports")]) == 0
+    capsys.readouterr()
+    assert main(["ingest", proj, str(data), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["added"] == 0 and summary["unchanged"] == 3, summary
+    assert any("1 ClassKit export folder(s)" in h for h in summary["hints"]), summary["hints"]

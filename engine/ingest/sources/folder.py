@@ -7,7 +7,7 @@ from pathlib import Path
 from ..detect import is_video_name, looks_like_imagefolder
 from ..model import Candidate, Issue, Plan, SourceContext
 from ..probe import IMAGE_EXTENSIONS
-from ..scan import OTHER_IMAGE_EXTENSIONS, project_own_dirs, walk_images
+from ..scan import EXPORT_ROOT_KEY, OTHER_IMAGE_EXTENSIONS, project_own_dirs, walk_images
 
 
 def other_images_hint(path: Path, skipped: Counter[str]) -> str | None:
@@ -37,15 +37,19 @@ def plan_folder(ctx: SourceContext, path: Path) -> Plan:
         else:
             rel = item.relative_to(path).as_posix()
             plan.candidates.append(Candidate(item, origin={"relpath": rel}))
-    if not plan.candidates and not plan.issues and not other_images_hint(path, skipped):
+    other = other_images_hint(path, skipped)
+    if not (plan.candidates or plan.issues or skipped[EXPORT_ROOT_KEY] or other):
         plan.hints.append(f"no image files ({', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))}) "
                           f"found under {path}")
     if looks_like_imagefolder(path):
         plan.hints.append(f"{path} looks like an ImageFolder dataset (one folder per class); "
                           f"ingest it with --kind imagefolder to import the folder names as labels")
-    other = other_images_hint(path, skipped)
     if other:
         plan.hints.append(other)
+    if skipped[EXPORT_ROOT_KEY]:
+        plan.hints.append(f"{skipped[EXPORT_ROOT_KEY]} ClassKit export folder(s) under {path} were "
+                          f"skipped (copies of images a project already has); ingest such a folder "
+                          f"itself to take it in")
     videos = sum(n for ext, n in skipped.items() if is_video_name("x" + ext))
     if videos:
         plan.hints.append(f"{videos} video file(s) under {path} were not ingested; "
