@@ -37,8 +37,11 @@ def cmd_thumbs(args: argparse.Namespace) -> int:
         return 0
     say(f"Thumbnails ({summary['size']} px): built {summary['built']}, already cached "
         f"{summary['skipped_existing']}, failed {summary['failed']} in {summary['elapsed_s']:.1f} s")
-    for f in summary.get("failures", []):
+    failures = summary.get("failures", [])
+    for f in failures:
         say(f"  - image {f['image_id']}: {f['path']}: {f['reason']}")
+    if summary["failed"] > len(failures):
+        say(f"  ... and {summary['failed'] - len(failures)} more")
     if "prune" in summary:
         say(f"Pruned: {summary['prune']}")
     return 0

@@ -87,3 +87,18 @@ def test_export_inside_the_data_folder_is_not_ingested_again(
     summary = json.loads(capsys.readouterr().out)
     assert summary["added"] == 0 and summary["unchanged"] == 3, summary
     assert any("1 ClassKit export folder(s)" in h for h in summary["hints"]), summary["hints"]
+
+
+def test_thumbs_says_how_many_failures_are_not_listed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, proj = tmp_path / "data", str(tmp_path / "p")
+    for i in range(22):
+        make_image(data / f"{i:02d}.jpg", size=(16, 12), seed=i)
+    assert main(["init", proj]) == 0
+    assert main(["ingest", proj, str(data), "--workers", "1"]) == 0
+    for f in data.iterdir():
+        f.unlink()
+    capsys.readouterr()
+    assert main(["thumbs", proj, "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "failed 22" in out and "... and 2 more" in out, out
