@@ -72,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`classkit status | head`): no traceback
         _stdout_to_devnull()
         return 1
+    except OSError as exc:  # disk full, no permission, a file where a folder should be...
+        logging.getLogger("classkit").debug("OS error", exc_info=True)  # traceback with -vv
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"classkit: error: {exc.strerror or exc}{where}\n")
+        return 1
 
 
 def _stdout_to_devnull() -> None:

@@ -112,15 +112,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_file(out: Path) -> None:
+    """Fail early, in one line, when ``out`` cannot become a file; make missing parents."""
+    if out.is_dir():
+        raise ClassKitError(f"--out {out} is a folder; give a file name, e.g. {out / 'predictions.csv'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClassKitError(f"cannot create the folder for {out}: {exc.strerror or exc}") from exc
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from classkit.engine.loop.predictions import (load_predictions, prediction_rows,
                                                   write_predictions_csv)
 
+    if args.out:
+        _check_out_file(args.out)
     with Project.open(args.project) as project:
         rows = prediction_rows(project, only_unlabeled=not args.all)
         version = load_predictions(project).version
     if args.out:
-        write_predictions_csv(rows, args.out)
+        try:
+            write_predictions_csv(rows, args.out)
+        except OSError as exc:
+            raise ClassKitError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     if args.json:
         emit_json({"version": version, "count": len(rows), "out": str(args.out) if args.out else None,
                    "predictions": [] if args.out else rows})

@@ -102,3 +102,28 @@ def test_thumbs_says_how_many_failures_are_not_listed(
     assert main(["thumbs", proj, "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "failed 22" in out and "... and 2 more" in out, out
+
+
+def test_predict_out_that_cannot_be_a_file_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = str(tmp_path / "p")
+    assert main(["init", proj]) == 0
+    (tmp_path / "afile").write_text("x")
+    capsys.readouterr()
+    assert main(["predict", proj, "--out", str(tmp_path)]) == 1
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert main(["predict", proj, "--out", str(tmp_path / "afile" / "p.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("classkit: error: cannot create the folder for") and "Traceback" not in err
+
+
+def test_os_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from classkit.cli.commands import project_cmds
+
+    def full(*args: object) -> int:
+        raise OSError(28, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setattr(project_cmds, "cmd_status", full)
+    assert main(["status", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"classkit: error: No space left on device: {tmp_path / 'x'}\n"
