@@ -6,11 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from classkit.engine.config import IngestConfig
+from classkit.engine.errors import ClassKitError, ConfigError
 from classkit.engine.ingest import ingest
 from classkit.engine.ingest.model import SOURCE_KINDS
 from classkit.engine.project import Project
 
 from ..output import close_progress, emit_json, progress_for, say
+
+
+# IngestConfig field -> the option that sets it, so errors name what the user typed.
+FLAGS = {"workers": "--workers", "video_every_n": "--every-n", "video_fps": "--fps",
+         "video_max_frames": "--max-frames", "bbox_pad_frac": "--pad", "max_pixels": "--max-pixels",
+         "check": "--check"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +52,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             "max_pixels", "check") if getattr(args, k) is not None}
         if overrides.get("video_fps") is not None and "video_every_n" not in overrides:
             overrides["video_every_n"] = 0
-        config = IngestConfig.from_dict({**project.ingest_config.to_dict(), **overrides})
+        try:
+            config = IngestConfig.from_dict({**project.ingest_config.to_dict(), **overrides})
+        except ConfigError as exc:
+            if exc.field not in overrides:
+                raise
+            raise ClassKitError(f"{FLAGS.get(exc.field, exc.field)}: {exc.message}") from None
         progress = progress_for(args.json)
         try:
             summary = ingest(project, args.sources, kind=args.kind, config=config,

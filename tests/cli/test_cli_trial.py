@@ -127,3 +127,11 @@ def test_os_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     monkeypatch.setattr(project_cmds, "cmd_status", full)
     assert main(["status", str(tmp_path)]) == 1
     assert capsys.readouterr().err == f"classkit: error: No space left on device: {tmp_path / 'x'}\n"
+
+
+def test_bad_ingest_option_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    assert main(["ingest", str(tmp_path / "p"), str(tmp_path), "--fps", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("classkit: error: --fps: must be between"), err
