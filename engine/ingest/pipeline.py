@@ -21,6 +21,7 @@ from ..project import Project
 from .detect import detect_kind
 from .model import SOURCE_KINDS, Candidate, Issue, Plan, SourceContext
 from .probe import probe_many
+from .scan import is_utf8, printable_path
 from .store import IngestWriter
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ def resolve_sources(sources: Sequence[str | Path], kind: str = "auto") -> list[t
     out = []
     for src in sources:
         path = Path(os.path.abspath(Path(src).expanduser()))
+        if not is_utf8(path):
+            raise ClassKitError(f"the name of source {printable_path(path)} is not valid UTF-8 "
+                                f"text; rename it (e.g. convmv -f latin1 -t utf-8)")
         if not path.exists():
             raise ClassKitError(f"source not found: {src}")
         out.append((path, detect_kind(path) if kind == "auto" else kind))

@@ -28,6 +28,7 @@ REASONS = {
     "symlink_loop": "symlink loop",
     "unreadable": "no permission to read, or an I/O error",
     "not_a_file": "not a regular file",
+    "bad_file_name": "the file or folder name is not valid UTF-8 text: rename it",
     "empty_file": "zero-byte file",
     "file_too_large": "file larger than the ingest.max_file_mb limit",
     "not_an_image": "not an image (unknown format, e.g. a text file with an image extension)",

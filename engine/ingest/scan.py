@@ -19,6 +19,26 @@ OTHER_IMAGE_EXTENSIONS = frozenset({
     ".arw", ".raw", ".dcm", ".czi", ".nd2", ".lif"})
 
 
+def is_utf8(path: str | Path) -> bool:
+    """False for names that are not valid UTF-8 on disk (old archives, Latin-1 file systems):
+    Python holds them with surrogate escapes, which the database cannot store."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_path(path: str | Path) -> str:
+    """``path`` with undecodable bytes shown as ``\\xe9``: storable, and readable in a message."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def bad_name_issue(path: str | Path) -> Issue:
+    return Issue(printable_path(path), "bad_file_name",
+                 "the name is not valid UTF-8 text; rename it (e.g. convmv -f latin1 -t utf-8)")
+
+
 def is_image_name(name: str) -> bool:
     """True for jpg/jpeg/png/webp/bmp/tif/tiff in any letter case."""
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
@@ -37,6 +57,13 @@ EXPORT_ROOT_KEY = "<classkit export>"
 
 def project_own_dirs(root: Path) -> list[Path]:
     return [Path(root) / name for name in PROJECT_OWN_DIRS]
+
+
+def _is_dir(entry: os.DirEntry, follow_symlinks: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
 
 
 def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | None = None,
@@ -63,6 +90,9 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
     def visit(folder: Path) -> Iterator[Path | Issue]:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if not is_utf8(folder):
+            yield bad_name_issue(folder)
+            return
         try:
             st = folder.stat()
         except OSError as exc:
@@ -89,6 +119,10 @@ def walk_images(top: Path, follow_symlinks: bool = True, cancel: CancelToken | N
             if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
+            if not is_utf8(entry.name):  # reported when it is an image or a folder
+                if is_image_name(entry.name) or _is_dir(entry, follow_symlinks):
+                    yield bad_name_issue(path)
+                continue
             try:
                 is_link = entry.is_symlink()
                 is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
