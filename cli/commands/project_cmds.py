@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from classkit.engine.errors import ClassKitError
 from classkit.engine.project import Project
 from classkit.engine.status import project_status
 
@@ -29,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from classkit.engine.ingest.scan import is_utf8, printable_path
+
+    if not is_utf8(os.path.abspath(args.project)):
+        raise ClassKitError(f"the project path {printable_path(os.path.abspath(args.project))} is "
+                            f"not valid UTF-8 text; choose another name or folder")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     with Project.create(args.project, name=args.name, classes=classes) as project:
         info = {"project": project.manifest.name, "root": str(project.root),

@@ -3,6 +3,7 @@ summaries, hints about files that were not ingested."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,12 @@ def test_bad_ingest_option_names_the_flag(tmp_path: Path, capsys: pytest.Capture
     assert main(["ingest", str(tmp_path / "p"), str(tmp_path), "--fps", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("classkit: error: --fps: must be between"), err
+
+
+def test_init_with_an_undecodable_name_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = os.fsdecode(os.fsencode(tmp_path) + b"/pr\xe9")
+    assert main(["init", bad]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("classkit: error: the project path") and "pr\\xe9" in err, err
+    assert not os.path.lexists(bad)
