@@ -1,5 +1,8 @@
 """Import labels for images already in the project from a CSV (``path`` or ``id``, ``label``).
 
+With both a path and an id column (a ClassKit export's ``original_path`` and ``id``) the
+path decides and the id must agree, so another project's ids never label the wrong images.
+
 The whole file is read and validated before anything is written; the write is one
 transaction. Nothing is dropped silently: unmatched or bad rows are counted and reported
 with their line numbers, and a file where no row matches is an error.
@@ -79,6 +82,26 @@ class _Matcher:
             return None
         return i if i in self.ids else None
 
+    def match(self, id_cell: str, path_cell: str) -> tuple[int | None, tuple[str, str] | None]:
+        """``(image id, None)`` or ``(None, (count kind, error))`` for one row.
+
+        With both a path and an id the path decides and the id must agree: a CSV exported
+        from another project carries that project's ids, which here name other images.
+        """
+        if not path_cell:
+            found = self.by_id(id_cell)
+            return (found, None) if found is not None else (
+                None, ("unmatched", f"id {id_cell!r} matches no image in the project"))
+        found = self.find(path_cell)
+        if found is None:
+            return None, ("unmatched", f"path {path_cell!r} matches no image in the project")
+        if id_cell and id_cell != str(found):
+            return None, ("conflicting", f"id {id_cell} and path {path_cell!r} name different "
+                                         f"images (that path is image {found} here): is the CSV "
+                                         f"from another project? Remove its id column to match "
+                                         f"by path")
+        return found, None
+
     def find(self, cell: str) -> int | None:
         cell = unicodedata.normalize("NFC", cell)
         hit = self.by_path.get(cell)
@@ -125,7 +148,7 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
         def cell(col: int | None, row: list[str] = row) -> str:
             return row[col].strip() if col is not None and col < len(row) else ""
         label = cell(lcol)
-        key = cell(icol) or cell(pcol)
+        key = cell(pcol) or cell(icol)
         if not key:
             fail("invalid", lineno, "row has no path or id")
             continue
@@ -134,11 +157,11 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
             continue
         if canonical_label(label, classes) is None:
             unknown[label.lower()] += 1
-        image_id = matcher.by_id(key) if cell(icol) else matcher.find(key)
-        if image_id is None:
-            fail("unmatched", lineno, f"{'id' if cell(icol) else 'path'} {key!r} matches no image "
-                                      f"in the project")
+        image_id, problem = matcher.match(cell(icol), cell(pcol))
+        if problem is not None:
+            fail(problem[0], lineno, problem[1])
             continue
+        assert image_id is not None
         if image_id in wanted:
             prev, prev_line = wanted[image_id]
             if prev.lower() != label.lower():

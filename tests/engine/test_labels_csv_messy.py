@@ -9,7 +9,7 @@ import pytest
 from classkit.engine.config import IngestConfig
 from classkit.engine.errors import ClassKitError
 from classkit.engine.ingest import ingest
-from classkit.engine.labels import import_label_csv
+from classkit.engine.labels import current_labels, import_label_csv
 from classkit.engine.project import Project
 from tests.conftest import make_image
 
@@ -60,3 +60,28 @@ def test_dataset_csv_with_decomposed_names_finds_the_files(project: Project, tmp
     summary = ingest(project, [tmp_path / "list.csv"], config=IngestConfig(workers=1))
     assert summary["added"] == 1 and summary["issues"] == 0, summary["issue_examples"]
     assert summary["labels_imported"] == 1
+
+
+def test_export_csv_from_another_project_never_labels_by_foreign_ids(
+        project: Project, tmp_path: Path) -> None:
+    """Another project numbered the same files differently: its export's ids name other
+    images here. The path decides; a disagreeing id is an error, not a silent mislabel."""
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        make_image(tmp_path / "imgs" / name, seed=ord(name[0]))
+    ingest(project, [tmp_path / "imgs" / "c.jpg"], config=IngestConfig(workers=1))  # c is id 1
+    ingest(project, [tmp_path / "imgs"], config=IngestConfig(workers=1))  # a = 2, b = 3
+    ids = {Path(r["path"]).name: r["id"] for r in project.db.execute("SELECT id, path FROM images")}
+    assert ids == {"c.jpg": 1, "a.jpg": 2, "b.jpg": 3}
+    imgs = tmp_path / "imgs"
+    # as exported by a project where a = 1, b = 2, c = 3
+    (tmp_path / "dataset.csv").write_text(
+        "id,original_path,exported_path,label\n"
+        f"1,{imgs / 'a.jpg'},,cat\n2,{imgs / 'b.jpg'},,dog\n3,{imgs / 'c.jpg'},,cat\n")
+    with pytest.raises(ClassKitError, match="another project"):
+        import_label_csv(project, tmp_path / "dataset.csv")
+    assert current_labels(project) == {}
+    # the same rows with matching ids (an export of this very project) import fine
+    (tmp_path / "same.csv").write_text(
+        f"id,original_path,label\n2,{imgs / 'a.jpg'},cat\n3,{imgs / 'b.jpg'},dog\n")
+    s = import_label_csv(project, tmp_path / "same.csv")
+    assert s["labeled"] == 2 and current_labels(project) == {2: "cat", 3: "dog"}

@@ -13,7 +13,7 @@ from ..model import Candidate, Issue, Plan, SourceContext
 from ..scan import project_own_dirs, walk_images
 from .folder import other_images_hint
 
-PATH_COLUMNS = ("path", "filepath", "file", "filename", "image")
+PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "original_path")  # last: exports
 LABEL_COLUMNS = ("label", "class", "category")
 
 
