@@ -110,15 +110,19 @@ def probe_file(path: str, max_pixels: int, max_bytes: int, check: str = "decode"
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*")
 
 
-def _looks_like_image(source: Any) -> bool:
+def _head(source: Any) -> bytes:
+    """The first 16 bytes of ``source`` (empty when unreadable)."""
     try:
         if isinstance(source, io.BytesIO):
-            head = source.getvalue()[:16]
-        else:
-            with open(source, "rb") as fh:
-                head = fh.read(16)
+            return source.getvalue()[:16]
+        with open(source, "rb") as fh:
+            return fh.read(16)
     except OSError:
-        return False
+        return b""
+
+
+def _looks_like_image(source: Any) -> bool:
+    head = _head(source)
     return (head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
             or (head[:2] == b"BM" and head[6:10] == b"\0\0\0\0"))
 
@@ -211,6 +215,10 @@ def _decode(source: Any, max_pixels: int, quick_jpeg: bool = False) -> dict[str,
         pixels = int(found.group(1))
         return too_large(f"{pixels:,} pixels", pixels, max_pixels)
     except UnidentifiedImageError:
+        if _head(source).startswith((b"II*\x00", b"MM\x00*")):
+            return issue("unsupported_format", "a TIFF that Pillow cannot read: a variant such as "
+                                               "floating-point colour samples, or damaged; convert "
+                                               "it to PNG or 8-bit TIFF")
         if _looks_like_image(source):
             return issue("corrupt", "starts like an image file but cannot be parsed")
         return issue("not_an_image")
