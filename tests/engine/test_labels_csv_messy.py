@@ -85,3 +85,11 @@ def test_export_csv_from_another_project_never_labels_by_foreign_ids(
         f"id,original_path,label\n2,{imgs / 'a.jpg'},cat\n3,{imgs / 'b.jpg'},dog\n")
     s = import_label_csv(project, tmp_path / "same.csv")
     assert s["labeled"] == 2 and current_labels(project) == {2: "cat", 3: "dog"}
+
+
+@pytest.mark.parametrize("delim", [";", "\t"])
+def test_dataset_csv_with_excel_delimiters(project: Project, tmp_path: Path, delim: str) -> None:
+    make_image(tmp_path / "a b.jpg")
+    (tmp_path / "list.csv").write_text(f"Path{delim}Label\r\na b.jpg{delim}cat\r\n")
+    summary = ingest(project, [tmp_path / "list.csv"], config=IngestConfig(workers=1))
+    assert summary["added"] == 1 and summary["labels_imported"] == 1, summary

@@ -15,6 +15,7 @@ from .folder import other_images_hint
 
 PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "original_path")  # last: exports
 LABEL_COLUMNS = ("label", "class", "category")
+DELIMITERS = (",", ";", "\t", "|")
 
 
 def _class_tree(ctx: SourceContext, root: Path, origin: dict) -> Plan:
@@ -110,14 +111,17 @@ def plan_csv(ctx: SourceContext, path: Path) -> Plan:
     Relative paths are taken from the CSV file's folder. An empty label means unlabelled.
     """
     text = read_csv_text(path)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows:
-        raise ClassKitError(f"CSV {path} is empty")
-    header = rows[0]
-    pcol, lcol = _pick(header, PATH_COLUMNS), _pick(header, LABEL_COLUMNS)
-    if pcol is None:
+    for delim in DELIMITERS:  # Excel writes ';' where ',' is the decimal mark
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
+        if not rows:
+            raise ClassKitError(f"CSV {path} is empty")
+        header = rows[0]
+        pcol, lcol = _pick(header, PATH_COLUMNS), _pick(header, LABEL_COLUMNS)
+        if pcol is not None:
+            break
+    else:
         raise ClassKitError(f"CSV {path} has no path column (expected a header with one of "
-                            f"{', '.join(PATH_COLUMNS)}); found {', '.join(header)}")
+                            f"{', '.join(PATH_COLUMNS)}); found {text.splitlines()[0][:200]}")
     plan = Plan()
     seen: set[Path] = set()
     for lineno, row in enumerate(rows[1:], start=2):
