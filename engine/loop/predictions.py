@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClassKitError
-from ..fsutil import write_json_atomic
+from ..fsutil import open_atomic, write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..project import Project
 
@@ -118,9 +118,7 @@ def prediction_rows(project: Project, only_unlabeled: bool = True) -> list[dict[
 
 def write_predictions_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """``id,path,predicted,confidence`` CSV, written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with open_atomic(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, ["id", "path", "predicted", "confidence"])
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
