@@ -115,6 +115,21 @@ def cluster_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict
     return _with_project(path, lambda p: cluster_project(p, progress=progress, cancel=cancel))
 
 
+def export_job(path: str, fmt: str, out: str, options: dict[str, Any], *, progress: ProgressFn,
+               cancel: CancelToken) -> dict[str, Any]:
+    """Export the labeled dataset (``classkit export``) as a new version folder in ``out``."""
+    from classkit.engine.export import ExportOptions, export_project
+
+    def work(p: Project) -> dict[str, Any]:
+        result = export_project(p, fmt, Path(out), ExportOptions(**options), progress=progress,
+                                cancel=cancel)
+        return {"version": result.version, "path": str(result.path), "format": result.format,
+                "snapshot": result.snapshot, "images": result.counts["images"],
+                "warnings": list(result.warnings), "skipped": len(result.skipped_missing)}
+
+    return _with_project(path, work)
+
+
 def settings_job(path: str, changes: dict[str, Any], *, progress: ProgressFn,
                  cancel: CancelToken) -> dict[str, Any]:
     """Validate and store changed project settings (a bad value raises ConfigError)."""
@@ -126,6 +141,11 @@ def model_names() -> list[str]:
     from classkit.engine.embed.spec import builtin_models
 
     return [ref.spec.name for ref in builtin_models()]
+
+
+def export_formats() -> list[str]:
+    """Export formats, in the order the app offers them."""
+    return ["imagefolder", "ultralytics", "csv", "parquet"]
 
 
 def source_kinds() -> list[str]:

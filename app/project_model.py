@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, QSettings, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtQml import QmlElement
 
 from . import project_jobs as jobs
@@ -45,6 +46,7 @@ class ProjectModel(QObject):
     artifactsUpdated = Signal()  # a new embeddings/map/clusters version of the same project
     errorOccurred = Signal(str, str)  # message, detail (for problems found before a job starts)
     projectOpened = Signal(str)
+    exportFinished = Signal(str, str)  # export folder, summary (counts and warnings)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +101,7 @@ class ProjectModel(QObject):
 
     models = Property("QVariantList", _get_models, constant=True)
     sourceKinds = Property("QVariantList", lambda self: jobs.source_kinds(), constant=True)
+    exportFormats = Property("QVariantList", lambda self: jobs.export_formats(), constant=True)
 
     def _get_recent(self) -> list[str]:
         value = QSettings().value(RECENT_KEY, [])
@@ -179,6 +182,45 @@ class ProjectModel(QObject):
         if self._require_embeddings():
             self._start("Cluster", jobs.cluster_job, self._path)
 
+    @Slot(str, str, "QVariantMap")
+    def exportDataset(self, fmt: str, out: str, options: dict[str, Any]) -> None:
+        """``classkit export`` from the app. ``options``: link (copy/hardlink/symlink),
+        include (list of unsure/junk/skip/unlabeled), includePredicted (confidence, 0 = off),
+        skipMissing, allowEmptySplits. Ends with ``exportFinished`` or the runner's jobFailed."""
+        folder = local_path(out) if out.strip() else ""
+        if fmt not in jobs.export_formats():
+            self.errorOccurred.emit(f"unknown export format {fmt!r}", "")
+            return
+        if not folder:
+            self.errorOccurred.emit("choose a folder to export into", "")
+            return
+        if not self._require_open():
+            return
+        opts = dict(options)
+        conf = float(opts.get("includePredicted") or 0.0)
+        tree = fmt in ("imagefolder", "ultralytics")
+        kwargs = {"link": str(opts.get("link") or "copy") if tree else "copy",
+                  "include": tuple(str(s) for s in opts.get("include") or ()),
+                  "include_predicted": conf if conf > 0 else None,
+                  "skip_missing": bool(opts.get("skipMissing")),
+                  "allow_empty_splits": bool(opts.get("allowEmptySplits"))}
+
+        def finished(result: dict[str, Any]) -> None:
+            lines = [f"Exported {result['images']} image(s) as {result['format']} "
+                     f"(label snapshot {result['snapshot']}) to {result['path']}"]
+            if result["skipped"]:
+                lines.append(f"{result['skipped']} missing or unreadable image(s) left out "
+                             "(see the manifest)")
+            lines += result["warnings"]
+            self.exportFinished.emit(result["path"], "\n".join(lines))
+
+        self._start(f"Export ({fmt})", jobs.export_job, self._path, fmt, folder, kwargs, on_value=finished)
+
+    @Slot(str)
+    def openFolder(self, folder: str) -> None:
+        """Show a folder in the desktop's file manager (any characters in its path)."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
     @Slot("QVariantMap")
     def saveSettings(self, changes: dict[str, Any]) -> None:
         """Validate and store changed settings in the project (bad values show an error)."""
@@ -200,7 +242,8 @@ class ProjectModel(QObject):
         return bool(self._path)
 
     def _start(self, name: str, fn: Any, *args: Any, switch: bool = False,
-               then: Callable[[], None] | None = None, lane: str = "heavy") -> int:
+               then: Callable[[], None] | None = None, lane: str = "heavy",
+               on_value: Callable[[Any], None] | None = None) -> int:
         if self._runner is None:
             self.errorOccurred.emit("internal error: no job runner is connected", "")
             return -1
@@ -217,6 +260,8 @@ class ProjectModel(QObject):
                     self._apply(snap)
                     if then is not None:
                         then()
+                if on_value is not None:  # the job's own result, whichever project is open now
+                    on_value(result.value["result"])
             elif isinstance(result, Err) and switch and not result.cancelled:
                 log.warning("could not open %s: %s", args[0], result.message)
 

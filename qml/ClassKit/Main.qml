@@ -45,6 +45,7 @@ ApplicationWindow {
         id: projectModel
         runner: jobRunner
         onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
+        onExportFinished: (folder, summary) => exportDoneDialog.show(folder, summary)
         onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
             const explorer = explorerLoader.item
             if (explorer && explorer.model && typeof explorer.model.reload === "function")
@@ -94,6 +95,12 @@ ApplicationWindow {
                     onObjectAdded: (index, object) => recentMenu.insertItem(index, object)
                     onObjectRemoved: (index, object) => recentMenu.removeItem(object)
                 }
+            }
+            Action {
+                text: "&Export dataset…"
+                shortcut: "Ctrl+E"
+                enabled: projectModel.isOpen
+                onTriggered: exportDialog.open()
             }
             Action { text: "&Close project"; enabled: projectModel.isOpen; onTriggered: projectModel.closeProject() }
             MenuSeparator {}
@@ -237,6 +244,29 @@ ApplicationWindow {
         id: ingestDialog
         kinds: projectModel.sourceKinds
         onAccepted: projectModel.ingest([source], kind)
+    }
+    ExportDialog {
+        id: exportDialog
+        objectName: "exportDialog"
+        formats: projectModel.exportFormats
+        onAccepted: projectModel.exportDataset(format, out, options)
+    }
+    Dialog {  // where the export went, with a button to open it
+        id: exportDoneDialog
+        objectName: "exportDoneDialog"
+        property string folder
+        property alias summary: exportSummary.text
+        function show(path, text) { folder = path; summary = text; open() }
+        title: "Export finished"
+        modal: true
+        anchors.centerIn: Overlay.overlay
+        width: Math.min(root.width - 80, 640)
+        standardButtons: Dialog.Close
+        ColumnLayout {
+            anchors.fill: parent
+            Label { id: exportSummary; objectName: "exportSummary"; Layout.fillWidth: true; wrapMode: Text.Wrap }
+            Button { text: "Open folder"; onClicked: projectModel.openFolder(exportDoneDialog.folder) }
+        }
     }
     FolderDialog {
         id: openDialog

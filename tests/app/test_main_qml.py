@@ -193,3 +193,33 @@ def test_opens_the_project_given_on_the_command_line(qtbot, isolated_settings, t
         assert model.property("recentProjects") == [str(tmp_path / "proj")]
     finally:
         _close(engine, window)
+
+
+def test_export_dataset_from_the_file_menu(qtbot, isolated_settings, tmp_path: Path) -> None:
+    from classkit.engine.ingest import ingest
+
+    for i in range(6):
+        make_image(tmp_path / "src" / ("cat" if i % 2 else "dog") / f"{i}.png", seed=i)
+    with Project.create(tmp_path / "proj", name="pets") as project:
+        ingest(project, [tmp_path / "src"], kind="imagefolder")
+    engine, window = _load(qtbot, tmp_path / "proj")
+    try:
+        model = window.property("project")
+        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+        dialog = item(window, "exportDialog")
+        dialog.open()
+        qtbot.waitUntil(lambda: dialog.property("visible") is True)
+        item(window, "exportOut").setProperty("text", str(tmp_path / "out dir #1"))
+        formats = dialog.property("formats")
+        item(window, "exportFormat").setProperty("currentIndex", formats.index("ultralytics"))
+        assert dialog.property("tree") is True
+        done = item(window, "exportDoneDialog")
+        dialog.accept()
+        qtbot.waitUntil(lambda: done.property("visible") is True, timeout=60_000)
+        summary = item(window, "exportSummary").property("text")
+        assert summary.startswith("Exported 6 image(s) as ultralytics"), summary
+        folder = Path(done.property("folder"))
+        assert folder.parent == tmp_path / "out dir #1" and (folder / "manifest.json").is_file()
+        assert sorted(p.name for p in (folder / "train").iterdir()) == ["cat", "dog"]
+    finally:
+        _close(engine, window)

@@ -126,3 +126,22 @@ def test_pipeline_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path
 def test_models_and_source_kinds(model: ProjectModel) -> None:
     assert "squeezenet1.1" in model.models
     assert model.sourceKinds[0] == "auto" and "imagefolder" in model.sourceKinds
+
+
+def test_export_checks_and_failures(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.exportDataset("imagefolder", str(tmp_path / "out"), {})
+    assert "open or create a project first" in blocker.args[0]
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.createProject(str(tmp_path / "proj"), "tiny", "a,b")
+    assert model.exportFormats[0] == "imagefolder"
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.exportDataset("zip", str(tmp_path / "out"), {})
+    assert "unknown export format" in blocker.args[0]
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.exportDataset("csv", "  ", {})
+    assert "choose a folder" in blocker.args[0]
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.exportDataset("csv", str(tmp_path / "out"), {"include": ["junk"], "includePredicted": 0})
+    assert "nothing to export" in blocker.args[2]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
