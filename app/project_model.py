@@ -186,7 +186,7 @@ class ProjectModel(QObject):
     def exportDataset(self, fmt: str, out: str, options: dict[str, Any]) -> None:
         """``classkit export`` from the app. ``options``: link (copy/hardlink/symlink),
         include (list of unsure/junk/skip/unlabeled), includePredicted (confidence, 0 = off),
-        skipMissing, allowEmptySplits. Ends with ``exportFinished`` or the runner's jobFailed."""
+        skipMissing, allowEmptySplits, upright. Ends with ``exportFinished`` or the runner's jobFailed."""
         folder = local_path(out) if out.strip() else ""
         if fmt not in jobs.export_formats():
             self.errorOccurred.emit(f"unknown export format {fmt!r}", "")
@@ -203,7 +203,8 @@ class ProjectModel(QObject):
                   "include": tuple(str(s) for s in opts.get("include") or ()),
                   "include_predicted": conf if conf > 0 else None,
                   "skip_missing": bool(opts.get("skipMissing")),
-                  "allow_empty_splits": bool(opts.get("allowEmptySplits"))}
+                  "allow_empty_splits": bool(opts.get("allowEmptySplits")),
+                  "upright": bool(opts.get("upright")) and tree}
 
         def finished(result: dict[str, Any]) -> None:
             lines = [f"Exported {result['images']} image(s) as {result['format']} "

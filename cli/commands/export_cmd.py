@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "manifest) instead of stopping")
     p.add_argument("--allow-empty-splits", action="store_true",
                    help="ultralytics: export even when a class has no images in a split (warns)")
+    p.add_argument("--upright", action="store_true",
+                   help="imagefolder/ultralytics with copied files: write photos that carry an EXIF "
+                        "orientation with it applied to the pixels (re-encoded; JPEG at quality 95), "
+                        "for loaders that ignore EXIF")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_export)
 
@@ -55,7 +59,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ClassKitError(f"--link applies to imagefolder and ultralytics exports, not {args.fmt}")
     options = ExportOptions(include=_statuses(args.include), include_predicted=args.include_predicted,
                             snapshot=args.snapshot, split_seed=args.split_seed, link=args.link,
-                            skip_missing=args.skip_missing, allow_empty_splits=args.allow_empty_splits)
+                            skip_missing=args.skip_missing, allow_empty_splits=args.allow_empty_splits,
+                            upright=args.upright)
     with Project.open(args.project) as project:
         progress = progress_for(args.json)
         try:

@@ -98,7 +98,8 @@ def export_project(project: Project, fmt: str, out: Path, options: ExportOptions
         version, tmp = new_temp(root)
         for parent in sorted({str(Path(i.rel).parent) for i in items}):
             ensure_inside(tmp, tmp / parent)
-        tree = write_tree(tmp, items, options.link, progress, cancel) if items else TreeResult()
+        tree = (write_tree(tmp, items, options.link, progress, cancel, upright=options.upright)
+                if items else TreeResult())
         cancel.raise_if_cancelled()
         progress(0, 1, "writing table")
         table = TABLE_NAMES.get(fmt, INDEX)
@@ -107,6 +108,9 @@ def export_project(project: Project, fmt: str, out: Path, options: ExportOptions
         files = sorted([*tree.files, file_record(tmp, table)], key=lambda f: f["path"])
         manifest = _manifest(project, fmt, options, rows, folders, warnings, skipped,
                              sorted(tree.changed), files)
+        if fmt in plan.TREE_FORMATS:
+            manifest["exif_oriented"] = sorted(tree.oriented)
+            manifest["rotated_upright"] = sorted(tree.rotated)
         data = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (tmp / MANIFEST).write_bytes(data.encode("utf-8"))
         cancel.raise_if_cancelled()
@@ -120,6 +124,14 @@ def export_project(project: Project, fmt: str, out: Path, options: ExportOptions
     if tree.copied_instead:
         warnings = [*warnings, f"{tree.copied_instead} file(s) were copied instead of hardlinked "
                                f"(another device, or no hardlinks on this file system)"]
+    if tree.oriented:
+        warnings = [*warnings, f"{len(tree.oriented)} photo(s) are stored sideways with an EXIF "
+                               f"orientation (listed in the manifest): ClassKit shows them upright, "
+                               f"but loaders that ignore EXIF (torchvision's ImageFolder, plain PIL) "
+                               f"read them sideways; export with --upright to rotate their pixels"]
+    if tree.rotated:
+        warnings = [*warnings, f"{len(tree.rotated)} photo(s) with an EXIF orientation were re-encoded "
+                               f"upright (listed in the manifest)"]
     if tree.changed:
         warnings = [*warnings, f"{len(tree.changed)} image(s) changed on disk since ingest "
                                f"(listed in the manifest): re-ingest to refresh them"]

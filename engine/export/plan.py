@@ -37,6 +37,9 @@ def check_options(fmt: str, options: ExportOptions) -> None:
     if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float))
                              or not math.isfinite(conf) or not 0.0 <= conf <= 1.0):
         raise ClassKitError(f"--include-predicted needs a confidence between 0 and 1, got {conf!r}")
+    if options.upright and (fmt not in TREE_FORMATS or options.link != "copy"):
+        raise ClassKitError("--upright re-encodes image files: it needs an imagefolder or "
+                            "ultralytics export with copied files (--link copy)")
     if fmt in TREE_FORMATS and "unlabeled" in options.include:
         raise ClassKitError(f"unlabeled images have no class folder: include them with --format csv "
                             f"or parquet, not {fmt}")

@@ -45,11 +45,12 @@ class ExportOptions:
     link: str = "copy"
     skip_missing: bool = False
     allow_empty_splits: bool = False
+    upright: bool = False  # tree formats, copy: write EXIF-oriented photos upright (orient.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"include": sorted(set(self.include)), "include_predicted": self.include_predicted,
                 "split_seed": self.split_seed, "link": self.link, "skip_missing": self.skip_missing,
-                "allow_empty_splits": self.allow_empty_splits}
+                "allow_empty_splits": self.allow_empty_splits, "upright": self.upright}
 
 
 @dataclass

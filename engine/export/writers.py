@@ -21,6 +21,7 @@ import xxhash
 from ..errors import ClassKitError
 from ..ingest.probe import HASH_PREFIX
 from ..jobs import CancelToken, ProgressFn
+from .orient import UPRIGHT_FORMATS, exif_orientation, write_upright
 from .rows import COLUMNS
 
 LINK_MODES = ("copy", "hardlink", "symlink")
@@ -42,11 +43,14 @@ class FileItem:
 
 @dataclass
 class TreeResult:
-    """Per-file records (rel path, sha256, size), hardlinks copied instead, changed images."""
+    """Per-file records (rel path, sha256, size), hardlinks copied instead, changed images,
+    EXIF-oriented images left as stored or written upright."""
 
     files: list[dict[str, Any]] = field(default_factory=list)
     copied_instead: int = 0
     changed: list[int] = field(default_factory=list)
+    oriented: list[int] = field(default_factory=list)  # EXIF-oriented images written as stored
+    rotated: list[int] = field(default_factory=list)   # EXIF-oriented images written upright
 
 
 def _read_hash(src: str, out: Any = None) -> tuple[str, int, str]:
@@ -86,8 +90,10 @@ def place_file(src: str, dst: Path, mode: str) -> tuple[str, int, str, bool]:
 
 
 def write_tree(root: Path, items: Sequence[FileItem], mode: str, progress: ProgressFn,
-               cancel: CancelToken) -> TreeResult:
-    """Place every item under ``root`` (folders made as needed), checking cancel per file."""
+               cancel: CancelToken, upright: bool = False) -> TreeResult:
+    """Place every item under ``root`` (folders made as needed), checking cancel per file.
+    ``upright`` (copy mode): photos with an EXIF orientation are re-encoded with it applied
+    (``orient.write_upright``); otherwise they are only listed in ``oriented``."""
     result = TreeResult()
     made: set[str] = set()
     total = len(items)
@@ -98,11 +104,19 @@ def write_tree(root: Path, items: Sequence[FileItem], mode: str, progress: Progr
         if parent not in made:
             dst.parent.mkdir(parents=True, exist_ok=True)
             made.add(parent)
+        orientation, fmt = exif_orientation(item.source)
         try:
-            sha, size, content, fallback = place_file(item.source, dst, mode)
-        except OSError as exc:
+            if upright and orientation != 1 and fmt in UPRIGHT_FORMATS:
+                _sha, _size, content = _read_hash(item.source)
+                (sha, size), fallback = write_upright(item.source, dst), False
+                result.rotated.append(item.image_id)
+            else:
+                sha, size, content, fallback = place_file(item.source, dst, mode)
+                if orientation != 1:
+                    result.oriented.append(item.image_id)
+        except (OSError, ValueError) as exc:
             raise ClassKitError(f"cannot export image {item.image_id} ({item.source}) to {item.rel}: "
-                                f"{exc.strerror or exc}") from exc
+                                f"{getattr(exc, 'strerror', None) or exc}") from exc
         result.files.append({"path": item.rel, "sha256": sha, "size": size})
         result.copied_instead += fallback
         if item.content_hash and content != item.content_hash:

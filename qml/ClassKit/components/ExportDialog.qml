@@ -17,6 +17,7 @@ Dialog {
                                                               .map(b => b.text),
         includePredicted: predictedBox.checked ? confSpin.value / 100 : 0,
         skipMissing: skipMissingBox.checked,
+        upright: uprightBox.checked && uprightBox.enabled,
         allowEmptySplits: emptySplitsBox.checked
     })
 
@@ -70,6 +71,13 @@ Dialog {
             text: "Predicted classes of unlabeled images, at confidence ≥ (%)"
         }
         SpinBox { id: confSpin; from: 50; to: 100; value: 95; enabled: predictedBox.checked; editable: true }
+        CheckBox {
+            id: uprightBox
+            objectName: "exportUpright"
+            Layout.columnSpan: 3
+            enabled: dialog.tree && linkBox.currentText === "copy"
+            text: "Rotate photos stored sideways (EXIF orientation) upright, for loaders that ignore EXIF"
+        }
         CheckBox {
             id: skipMissingBox
             Layout.columnSpan: 3
