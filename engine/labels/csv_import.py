@@ -61,7 +61,10 @@ def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | N
 
 class _Matcher:
     """Find an image id for a CSV path: the stored path itself, or the file it names
-    (absolute, relative to the CSV's folder, the project root or the working folder).
+    (absolute, relative to the CSV's folder, the project root or the working folder), or
+    else the one image whose path ends with it (``cat_01.jpg``, ``train/cat_01.jpg``; also
+    without the extension when the cell has none), as in CSVs made for other tools.
+    Several images ending the same way match none (reported, never guessed).
 
     Paths compare in Unicode NFC, so a CSV written on macOS (decomposed accents) matches.
     """
@@ -72,6 +75,8 @@ class _Matcher:
         self.root = project.root
         self.by_path = {r[1]: int(r[0]) for r in project.db.execute("SELECT id, path FROM images")}
         self.ids = set(self.by_path.values())
+        self._tails: dict[str, list[tuple[str, int]]] | None = None  # built on first need
+        self.ambiguous: dict[str, int] = {}  # cell -> how many images end with it
         for path, image_id in list(self.by_path.items()):
             self.by_path.setdefault(unicodedata.normalize("NFC", path), image_id)
 
@@ -93,6 +98,9 @@ class _Matcher:
             return (found, None) if found is not None else (
                 None, ("unmatched", f"id {id_cell!r} matches no image in the project"))
         found = self.find(path_cell)
+        if found is None and path_cell in self.ambiguous:
+            return None, ("unmatched", f"path {path_cell!r} matches {self.ambiguous[path_cell]} images "
+                                       f"(their paths all end with it): give more of the path")
         if found is None:
             return None, ("unmatched", f"path {path_cell!r} matches no image in the project")
         if id_cell and id_cell != str(found):
@@ -114,6 +122,34 @@ class _Matcher:
             hit = self.by_path.get(unicodedata.normalize("NFC", stored))
             if hit is not None:
                 return hit
+        return None if os.path.isabs(p) else self._by_tail(cell)
+
+    def _by_tail(self, cell: str) -> int | None:
+        """The one image whose path ends with ``cell`` (whole path components); a cell
+        without an extension also matches a file name's stem."""
+        tail = cell.replace("\\", "/").strip("/")
+        while tail.startswith("./"):
+            tail = tail[2:]
+        if not tail or tail.startswith("../"):
+            return None
+        if self._tails is None:
+            self._tails = {}
+            for path, image_id in self.by_path.items():
+                name = path.replace("\\", "/").rsplit("/", 1)[-1]
+                for key in {name, os.path.splitext(name)[0]}:
+                    self._tails.setdefault(key, []).append((path.replace("\\", "/"), image_id))
+        name = tail.rsplit("/", 1)[-1]
+        stem_too = not os.path.splitext(name)[1]
+
+        def ends(full: str) -> bool:
+            return full == tail or full.endswith("/" + tail)
+
+        hits = {image_id for path, image_id in self._tails.get(name, ())
+                if ends(path) or (stem_too and ends(os.path.splitext(path)[0]))}
+        if len(hits) == 1:
+            return hits.pop()
+        if len(hits) > 1:
+            self.ambiguous[cell] = len(hits)
         return None
 
 
@@ -177,8 +213,8 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
     if not wanted:
         shown = "; ".join(f"line {e['line']}: {e['error']}" for e in errors[:3])
         raise ClassKitError(f"none of the {len(rows)} row(s) in {path.name} could be used ({shown}); "
-                            f"paths must be as ingested, absolute, or relative to the CSV's folder, "
-                              f"the project or the current folder")
+                            f"paths must be as ingested, absolute, relative to the CSV's folder, "
+                            f"the project or the current folder, or end the path of exactly one image")
     if unknown and not create_classes:
         listed = ", ".join(f"{name} ({n})" for name, n in unknown.most_common())
         raise ClassKitError(f"{len(unknown)} label(s) in {path.name} are not classes of this project: "

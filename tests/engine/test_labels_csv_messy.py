@@ -93,3 +93,26 @@ def test_dataset_csv_with_excel_delimiters(project: Project, tmp_path: Path, del
     (tmp_path / "list.csv").write_text(f"Path{delim}Label\r\na b.jpg{delim}cat\r\n")
     summary = ingest(project, [tmp_path / "list.csv"], config=IngestConfig(workers=1))
     assert summary["added"] == 1 and summary["labels_imported"] == 1, summary
+
+
+def test_bare_file_names_and_path_tails_match_one_image(project: Project, tmp_path: Path) -> None:
+    """CSVs made for other tools name files by their name or the end of their path."""
+    for rel in ("train/cat_1.jpg", "val/cat_1.jpg", "train/dog_2.jpg", "other/x.png", "other/y.png"):
+        make_image(tmp_path / "data" / rel)
+    ingest(project, [tmp_path / "data"], config=IngestConfig(workers=1))
+    (tmp_path / "elsewhere").mkdir()
+    csv_file = tmp_path / "elsewhere" / "labels.csv"
+    csv_file.write_text("filename,label\n"
+                        "dog_2.jpg,dog\n"          # unique file name
+                        "cat_1.jpg,cat\n"          # two images end so: ambiguous, not guessed
+                        "val/cat_1.jpg,cat\n"      # the end of its path: unique
+                        "x,cat\n"                  # no extension: the stem
+                        "../y.png,dog\n"           # not a tail: unmatched
+                        "train/missing.jpg,dog\n")
+    summary = import_label_csv(project, csv_file)
+    assert summary["labeled"] == 3 and summary["unmatched"] == 3, summary
+    errors = {e["line"]: e["error"] for e in summary["errors"]}
+    assert "matches 2 images" in errors[3] and "give more of the path" in errors[3]
+    paths = dict(project.db.execute("SELECT id, path FROM images").fetchall())
+    got = {Path(paths[i]).as_posix().split("data/")[-1]: lab for i, lab in current_labels(project).items()}
+    assert got == {"train/dog_2.jpg": "dog", "val/cat_1.jpg": "cat", "other/x.png": "cat"}
