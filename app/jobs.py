@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import Property, QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtQml import QmlElement
 
-from classkit.engine.errors import Cancelled, ClassKitError
+from classkit.engine.errors import Cancelled, ClassKitError, describe_storage_error
 from classkit.engine.jobs import CancelToken
 
 QML_IMPORT_NAME = "ClassKit.Backend"
@@ -81,8 +81,9 @@ class _Job(QRunnable):
             result = Err("cancelled", "", cancelled=True)
         except ClassKitError as exc:  # a handled error: the message says what to do
             result = Err(str(exc), traceback.format_exc())
-        except BaseException as exc:  # noqa: B036 - a bug: reported with its traceback
-            result = Err(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        except BaseException as exc:  # noqa: B036 - a bug (traceback), or storage (disk full...)
+            result = Err(describe_storage_error(exc) or f"{type(exc).__name__}: {exc}",
+                         traceback.format_exc())
         self._bridge.done.emit(self._id, result)
 
 

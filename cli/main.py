@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from classkit.engine import __version__
-from classkit.engine.errors import Cancelled, ClassKitError
+from classkit.engine.errors import Cancelled, ClassKitError, describe_storage_error
 
 from .commands import (classes_cmd, demo_cmd, embed_cmds, export_cmd, gui_cmd, ingest_cmd, label_cmd,
                        loop_cmds, project_cmds, similarity_cmds, thumbs_cmd)
@@ -72,10 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`classkit status | head`): no traceback
         _stdout_to_devnull()
         return 1
-    except OSError as exc:  # disk full, no permission, a file where a folder should be...
-        logging.getLogger("classkit").debug("OS error", exc_info=True)  # traceback with -vv
-        where = f": {exc.filename}" if exc.filename else ""
-        sys.stderr.write(f"classkit: error: {exc.strerror or exc}{where}\n")
+    except (OSError, sqlite3.Error) as exc:  # disk full, no permission, database busy...
+        logging.getLogger("classkit").debug("storage error", exc_info=True)  # traceback with -vv
+        text = describe_storage_error(exc)
+        if text is None:
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            text = f"{getattr(exc, 'strerror', None) or exc}{where}"
+        sys.stderr.write(f"classkit: error: {text}\n")
         return 1
 
 

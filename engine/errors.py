@@ -30,3 +30,36 @@ class Cancelled(ClassKitError):
 
     def __init__(self, message: str = "cancelled") -> None:
         super().__init__(message)
+
+
+_SQLITE_HINTS = (
+    ("disk is full", "the disk holding the project is full, so the project database could not save "
+                     "this change (nothing of it was kept; earlier work is intact): free some space "
+                     "and do it again"),
+    ("database is locked", "the project database is busy: another ClassKit process is writing to "
+                           "it; try again in a moment"),
+    ("readonly database", "the project database is read-only: check the permissions of the project "
+                          "folder and its state/classkit.db"),
+    ("unable to open database", "cannot open the project database: check that the project folder "
+                                "exists and is writable"),
+    ("malformed", "the project database is damaged: restore the project folder from a backup"),
+)
+
+
+def describe_storage_error(exc: BaseException) -> str | None:
+    """A user-facing sentence for a storage failure (SQLite error, full disk, no permission),
+    or None when ``exc`` is not one. Used by the CLI and the app for one clear line."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        for needle, hint in _SQLITE_HINTS:
+            if needle in text:
+                return hint
+        return f"project database error: {text}"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (f"no space left on the disk{where}: free some space and run it again; finished work "
+                f"is kept and resumes")
+    return None

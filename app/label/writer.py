@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from classkit.engine.errors import describe_storage_error
 from classkit.engine.labels.events import add_labels, undo_events
 from classkit.engine.project import Project
 
@@ -46,7 +47,7 @@ class LabelWriter(ProjectThread):
             out = {"kind": kind, **extra, "ok": True, **fn(self._project())}
         except Exception as exc:  # reported to the GUI, never swallowed silently
             log.exception("label write failed")
-            out = {"kind": kind, **extra, "ok": False, "error": str(exc)}
+            out = {"kind": kind, **extra, "ok": False, "error": describe_storage_error(exc) or str(exc)}
         t1 = time.perf_counter()
         self.last_commit_ms = (t1 - t0) * 1000
         out.update(commit_ms=round(self.last_commit_ms, 3), since_key_ms=round((t1 - t_key) * 1000, 3),

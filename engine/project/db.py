@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -25,9 +26,23 @@ def connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         if con is not None:
             con.close()
-        raise ProjectError(f"cannot open project database {path}: {exc}") from exc
+        hint = _full_disk_hint(path)
+        raise ProjectError(f"cannot open project database {path}: {exc}{hint}") from exc
     con.row_factory = sqlite3.Row
     return con
+
+
+def _full_disk_hint(path: Path) -> str:
+    """'; the disk ... is full ...' when the database's folder has (almost) no free space:
+    SQLite then reports only 'disk I/O error' (it cannot create its WAL index)."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    if free >= 1 << 20:
+        return ""
+    return (f"; the disk holding the project is full ({free // 1024} KiB free): free some space "
+            f"and try again (the project itself is intact)")
 
 
 def schema_version(con: sqlite3.Connection) -> int:
