@@ -60,6 +60,5 @@ def describe_storage_error(exc: BaseException) -> str | None:
         return f"project database error: {text}"
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = f" ({exc.filename})" if exc.filename else ""
-        return (f"no space left on the disk{where}: free some space and run it again; finished work "
-                f"is kept and resumes")
+        return f"no space left on the disk{where}: free some space and run it again"
     return None

@@ -128,8 +128,7 @@ def test_os_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     monkeypatch.setattr(project_cmds, "cmd_status", full)
     assert main(["status", str(tmp_path)]) == 1
     assert capsys.readouterr().err == (f"classkit: error: no space left on the disk ({tmp_path / 'x'}): "
-                                       f"free some space and run it again; finished work is kept and "
-                                       f"resumes\n")
+                                       f"free some space and run it again\n")
 
     def denied(*args: object) -> int:
         raise PermissionError(13, "Permission denied", str(tmp_path / "y"))
