@@ -14,7 +14,7 @@ from PySide6.QtQml import QmlElement
 
 from classkit.engine.mapview import colors
 from classkit.engine.mapview.layer import MapLayer
-from classkit.engine.mapview.lod import shuffled_order
+from classkit.engine.mapview.lod import front_first, shuffled_order
 from classkit.engine.mapview.pick import PointGrid
 
 from . import thumbs_provider
@@ -51,6 +51,7 @@ class ExplorerModel(QObject):
         self._data: MapData | None = None
         self._grid: PointGrid | None = None
         self._order = np.zeros(0, np.int64)
+        self._shuffled = self._order
         self._row_of: dict[int, int] = {}
         self._mode = colors.LABEL
         self._coloring: colors.Coloring | None = None
@@ -92,6 +93,7 @@ class ExplorerModel(QObject):
                 log.error("cannot refresh labels: %s", res, exc_info=res)
             elif self._data is not None and len(res) == len(self._data.ids):
                 self._data.labels = res
+                self._order = front_first(self._shuffled, res != -1)
                 self._details = {**self._details, **self._info(self._sel_row)}
                 self.selectionChanged.emit()
                 self._recolor()
@@ -140,7 +142,8 @@ class ExplorerModel(QObject):
     def setData(self, data: MapData) -> None:  # noqa: N802
         """Show ``data`` (also the entry point for tests and benchmarks with fake data)."""
         self._data = data
-        self._order = shuffled_order(len(data.ids))
+        self._shuffled = shuffled_order(len(data.ids))
+        self._order = front_first(self._shuffled, np.asarray(data.labels) != -1)  # labeled on top
         if len(data.ids) > SYNC_GRID_MAX:   # ~0.1-0.5 s at 1M: built off the GUI thread
             self._grid = None
             coords = data.coords

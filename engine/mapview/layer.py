@@ -58,4 +58,6 @@ class MapLayer:
                          c.palette, c.values, c.lut, params)
 
     def vertices(self, rows: np.ndarray) -> np.ndarray:
-        return pack_vertices(self.coords, self.rgba, rows)
+        """Vertices of ``rows`` in reverse: rows come in ``order`` (most important first) and
+        the GPU paints later points over earlier ones, so the first rows end up on top."""
+        return pack_vertices(self.coords, self.rgba, np.asarray(rows)[::-1])

@@ -43,6 +43,13 @@ def shuffled_order(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n).astype(np.int64)
 
 
+def front_first(order: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """``order`` with the rows where ``front`` is true moved ahead (each part keeps its
+    shuffled order): they survive every cap and subsample, and, since points are drawn back
+    to front (``MapLayer.vertices``), they are painted over the others."""
+    return np.concatenate([order[front[order]], order[~front[order]]])
+
+
 @numba.njit(cache=True, nogil=True)
 def _cull(coords, order, visible, x0, y0, x1, y1, cap):  # pragma: no cover - numba
     out = np.empty(min(cap, order.size), np.int64)

@@ -132,3 +132,24 @@ def test_splat_draws_round_points_and_rings():
     lit = img[..., 3] > 0
     assert 50 <= lit.sum() <= 81 and not lit[5, 5] and lit[10, 10]  # a disc, corners empty
     assert img[10, 10, 2] == 255 and (img[..., 0] == 255).sum() > 0  # blue centre, white ring
+
+
+def test_front_rows_lead_the_order_and_are_drawn_last() -> None:
+    from classkit.engine.mapview.colors import build_coloring
+    from classkit.engine.mapview.layer import MapLayer
+
+    order = lod.shuffled_order(50, seed=3)
+    front = np.zeros(50, bool)
+    front[[4, 17, 30]] = True
+    new = lod.front_first(order, front)
+    assert sorted(new.tolist()) == list(range(50))
+    assert set(new[:3].tolist()) == {4, 17, 30}
+    assert new[3:].tolist() == [i for i in order.tolist() if not front[i]]   # the rest keeps its order
+    labels = np.where(front, 0, -1)
+    coords = np.zeros((50, 2), np.float32)                                   # all on one spot
+    layer = MapLayer(coords, build_coloring("label", labels, ["a"], None, None), np.ones(50, bool),
+                     new, None)
+    v = layer.vertices(layer.all_visible())
+    unl_rgba = layer.rgba[np.flatnonzero(~front)[0]]
+    assert (v["rgba"][-3:] == layer.rgba[new[:3]][::-1]).all()               # labeled painted last
+    assert not (v["rgba"][-1] == unl_rgba).all()
