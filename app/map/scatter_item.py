@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Property, QObject, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Property, QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QMatrix4x4
 from PySide6.QtQml import QmlElement
 from PySide6.QtQuick import QQuickItem, QSGNode, QSGRendererInterface, QSGTransformNode
@@ -43,6 +43,7 @@ class ScatterItem(QQuickItem):
     renderStateChanged = Signal()
     pointSizeChanged = Signal()
     interactingChanged = Signal()
+    fitInsetChanged = Signal()
     _planReady = Signal(object)
 
     def __init__(self, parent: QQuickItem | None = None) -> None:
@@ -53,6 +54,8 @@ class ScatterItem(QQuickItem):
         self._model: QObject | None = None
         self._layer: MapLayer | None = None
         self._cx, self._cy, self._zoom = 0.5, 0.5, 1.0
+        self._fit_inset = 0.0    # px on the right kept clear by the fitted view (the legend)
+        self._fitted = True      # the view is the fit (re-fitted on resize) until the user moves it
         self._point_px = 5.0
         self._params = LodParams()
         self._interacting = False
@@ -135,6 +138,19 @@ class ScatterItem(QQuickItem):
                 self._idle.start()
 
     interacting = Property(bool, _get_interacting, _set_interacting, notify=interactingChanged)
+
+    def _get_fit_inset(self) -> float:
+        return self._fit_inset
+
+    def _set_fit_inset(self, px: float) -> None:
+        px = max(0.0, float(px))
+        if px != self._fit_inset:
+            self._fit_inset = px
+            self.fitInsetChanged.emit()
+            if self._fitted:
+                self._set_view(*self._fit_view())
+
+    fitInsetRight = Property(float, _get_fit_inset, _set_fit_inset, notify=fitInsetChanged)
     centerX = Property(float, lambda s: s._cx, notify=viewChanged)
     centerY = Property(float, lambda s: s._cy, notify=viewChanged)
     zoom = Property(float, lambda s: s._zoom, notify=viewChanged)
@@ -173,6 +189,7 @@ class ScatterItem(QQuickItem):
     @Slot(float, float)
     def panBy(self, dx: float, dy: float) -> None:  # noqa: N802
         """Move the content by (dx, dy) item pixels."""
+        self._fitted = False
         s = self._scale()
         self._set_view(self._cx - dx / s, self._cy - dy / s, self._zoom)
 
@@ -181,6 +198,7 @@ class ScatterItem(QQuickItem):
         """Zoom by ``factor`` keeping the data point under item pixel (x, y) fixed."""
         if factor <= 0:
             return
+        self._fitted = False
         p = self.mapToData(x, y)
         z = min(max(self._zoom * factor, MIN_ZOOM), MAX_ZOOM)
         s = z * FIT * max(min(self.width(), self.height()), 1.0)
@@ -188,7 +206,24 @@ class ScatterItem(QQuickItem):
 
     @Slot()
     def resetView(self) -> None:  # noqa: N802
-        self._set_view(0.5, 0.5, 1.0)
+        """Fit the whole map, clear of ``fitInsetRight`` (the legend), and keep it fitted
+        through resizes until the user pans or zooms."""
+        self._fitted = True
+        self._set_view(*self._fit_view())
+
+    def _fit_view(self) -> tuple[float, float, float]:
+        """(cx, cy, zoom) that shows the unit square in the item minus the right inset (at
+        most half the width), centred there."""
+        w, h = max(self.width(), 1.0), max(self.height(), 1.0)
+        free = max(w - self._fit_inset, 0.5 * w)
+        base = min(w, h)
+        zoom = min(free, h) / base
+        return 0.5 + (w - free) / (2 * zoom * FIT * base), 0.5, zoom
+
+    def geometryChange(self, new: QRectF, old: QRectF) -> None:  # noqa: N802
+        super().geometryChange(new, old)
+        if self._fitted:
+            self._set_view(*self._fit_view())
 
     def _set_view(self, cx: float, cy: float, zoom: float) -> None:
         if (cx, cy, zoom) == (self._cx, self._cy, self._zoom):

@@ -85,7 +85,34 @@ def test_keys_pan_zoom_reset(qtbot, view):
     QTest.keyClick(view, Qt.Key.Key_Up)
     assert scatter.centerY < cy
     QTest.keyClick(view, Qt.Key.Key_0)
-    assert (scatter.centerX, scatter.centerY, scatter.zoom) == (0.5, 0.5, 1.0)
+    assert_fitted_clear_of_legend(scatter)
+
+
+def assert_fitted_clear_of_legend(scatter) -> None:
+    """The unit square fills the item minus the legend's inset, centred in what is left."""
+    inset = scatter.property("fitInsetRight")
+    assert inset > 100  # the legend is shown
+    free = scatter.width() - inset
+    left, right = scatter.mapFromData(0.0, 0.5).x(), scatter.mapFromData(1.0, 0.5).x()
+    top, bottom = scatter.mapFromData(0.5, 0.0).y(), scatter.mapFromData(0.5, 1.0).y()
+    assert -1 <= left and right <= free + 1 and abs((left + right) / 2 - free / 2) < 1
+    assert -1 <= top and bottom <= scatter.height() + 1
+    assert max(right - left, bottom - top) > 0.8 * min(free, scatter.height())  # and fills it
+
+
+def test_fitted_view_follows_resizes_until_moved(qtbot, view):
+    _, scatter = load(qtbot, view)
+    assert_fitted_clear_of_legend(scatter)
+    view.resize(W + 200, H + 100)
+    qtbot.waitUntil(lambda: view.width() == W + 200)
+    qtbot.wait(50)
+    assert_fitted_clear_of_legend(scatter)
+    scatter.panBy(40.0, 0.0)
+    moved = (scatter.centerX, scatter.centerY, scatter.zoom)
+    view.resize(W, H)
+    qtbot.waitUntil(lambda: view.width() == W)
+    qtbot.wait(50)
+    assert (scatter.centerX, scatter.centerY, scatter.zoom) == moved
 
 
 def _wheel(view, pos: QPoint, dy: int, mods=Qt.KeyboardModifier.NoModifier):

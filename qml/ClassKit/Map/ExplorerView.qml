@@ -44,6 +44,7 @@ Item {
                 model: explorer
                 focus: true
                 visible: explorer.status === "ready"
+                fitInsetRight: mapLegend.visible ? mapLegend.width + 16 : 0  // fit the map clear of it
 
                 DragHandler {                      // pan
                     id: panDrag
@@ -209,6 +210,7 @@ Item {
                 }
             }
             MapLegend {
+                id: mapLegend
                 visible: explorer.status === "ready"
                 model: explorer; textColor: root.textColor
                 anchors { right: parent.right; top: parent.top; margins: 8; topMargin: 56 }
