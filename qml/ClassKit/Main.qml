@@ -210,7 +210,25 @@ ApplicationWindow {
                     command: "classkit map " + projectModel.path
                 }
             }
-            ClustersView { project: projectModel }
+            ClustersView {
+                project: projectModel
+                function viewNamed(name) {
+                    const kids = viewStack.children
+                    for (let i = 0; i < kids.length; ++i)
+                        if (kids[i].objectName === name) return kids[i]
+                    return null
+                }
+                onLabelCluster: id => {  // the Label view, with this cluster's queue
+                    root.currentView = root.viewNames.indexOf("Label")  // first: showing it may load a batch
+                    const lv = viewNamed("view_label")
+                    if (lv) lv.startQueue("cluster", id)
+                }
+                onShowCluster: id => {  // the Explorer, filtered to this cluster
+                    const explorer = explorerLoader.item
+                    if (explorer && explorer.model) explorer.model.clusterFilter = id
+                    root.currentView = root.viewNames.indexOf("Explorer")
+                }
+            }
             LabelView { project: projectModel }
             BatchView { project: projectModel }
             MetricsView { project: projectModel }
