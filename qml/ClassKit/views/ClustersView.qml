@@ -144,6 +144,7 @@ Item {
                     }
                     ColumnLayout {
                         Layout.preferredWidth: 95
+                        Layout.fillWidth: false  // nested layouts fill by default
                         Layout.minimumWidth: 85
                         spacing: 2
                         Label { text: "Cluster " + row.modelData.cluster; font.bold: true; color: Theme.text }
@@ -157,6 +158,7 @@ Item {
                     }
                     ColumnLayout {  // labeled share as a bar
                         Layout.preferredWidth: 125
+                        Layout.fillWidth: false  // nested layouts fill by default
                         Layout.minimumWidth: 110
                         spacing: 4
                         Label {
@@ -182,6 +184,7 @@ Item {
                     }
                     ColumnLayout {
                         Layout.preferredWidth: 135
+                        Layout.fillWidth: false  // nested layouts fill by default
                         Layout.minimumWidth: 120
                         spacing: 2
                         visible: cm.hasPredictions
@@ -200,6 +203,7 @@ Item {
                     }
                     ColumnLayout {
                         spacing: 4
+                        Layout.fillWidth: false
                         Layout.minimumWidth: implicitWidth
                         Button {
                             objectName: "labelCluster_" + row.modelData.cluster
