@@ -41,6 +41,12 @@ def read_clusters(path: str, progress: ProgressFn | None = None,
         return {"rows": [], "state": "error", "message": f"Cannot read the clusters: {exc}"}
 
 
+def _impure_below() -> float:
+    from classkit.engine.similarity.cluster_view import IMPURE_BELOW
+
+    return IMPURE_BELOW
+
+
 @QmlElement
 class ClustersModel(QObject):
     """Cluster rows (see ``engine.similarity.cluster_view.cluster_rows``), sortable."""
@@ -85,6 +91,8 @@ class ClustersModel(QObject):
     state = Property(str, lambda s: s._state, notify=clustersChanged)
     hasPredictions = Property(bool, lambda s: any(r["predMixing"] is not None for r in s._rows),
                               notify=clustersChanged)
+    summary = Property("QVariantMap", lambda s: s._summary(), notify=clustersChanged)
+    impureBelow = Property(float, lambda s: _impure_below(), constant=True)
     sortKey = Property(str, lambda s: s._sort, notify=sortKeyChanged)
     message = Property(str, lambda s: s._message, notify=messageChanged)
     busy = Property(bool, lambda s: s._busy, notify=busyChanged)
@@ -125,6 +133,11 @@ class ClustersModel(QObject):
         self.clustersChanged.emit()
 
     # ----------------------------------------------------------------- internals
+    def _summary(self) -> dict[str, int]:
+        from classkit.engine.similarity.cluster_view import summarize
+
+        return summarize(self._rows)
+
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
             self._busy = busy

@@ -18,6 +18,7 @@ from ..project import Project
 from .clusters import Clustering, refresh_stats
 
 SORT_KEYS = ("size", "unlabeled", "purity", "disagreement")
+IMPURE_BELOW = 0.8  # purity under this marks a cluster as mixed
 
 
 def _num(value: Any) -> float | None:
@@ -111,3 +112,13 @@ def sort_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         return sorted(rows, key=lambda r: (*missing_last(r["purity"], False), -r["size"], r["cluster"]))
     return sorted(rows, key=lambda r: (*missing_last(r["disagreement"], True),
                                        *missing_last(r["predMixing"], True), -r["size"], r["cluster"]))
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts for a header line: clusters, without any label, impure (labeled purity under
+    ``IMPURE_BELOW``), and where the model disagrees with some label."""
+    return {
+        "clusters": len(rows),
+        "unlabeled": sum(r["labeled"] == 0 for r in rows),
+        "impure": sum(r["purity"] is not None and r["purity"] < IMPURE_BELOW for r in rows),
+        "disagreeing": sum(bool(r["disagreement"]) for r in rows)}

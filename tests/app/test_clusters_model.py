@@ -14,7 +14,7 @@ from classkit.engine.demo import make_demo_data
 from classkit.engine.fsutil import write_json_atomic
 from classkit.engine.labels.events import add_labels
 from classkit.engine.project import Project
-from classkit.engine.similarity.cluster_view import cluster_rows, sort_rows
+from classkit.engine.similarity.cluster_view import IMPURE_BELOW, cluster_rows, sort_rows, summarize
 from tests.app.test_main_qml import _close, _load, click, item
 
 K = 4
@@ -87,6 +87,10 @@ def test_rows_count_labels_purity_and_sort(clustered: Path) -> None:
     assert shares == sorted(shares, reverse=True)
     purities = [r["purity"] for r in sort_rows(rows, "purity") if r["purity"] is not None]
     assert purities == sorted(purities)
+    summary = summarize(rows)
+    assert summary["clusters"] == len(rows) and summary["disagreeing"] == 0
+    assert summary["unlabeled"] == sum(r["labeled"] == 0 for r in rows)
+    assert summary["impure"] == sum(p < IMPURE_BELOW for p in purities)
 
 
 def test_disagreement_with_predictions(tmp_path: Path, clustered: Path) -> None:
@@ -102,6 +106,7 @@ def test_disagreement_with_predictions(tmp_path: Path, clustered: Path) -> None:
     assert wrong in _members(proj, top["cluster"])
     assert top["disagreement"] is not None and top["disagreement"] > 0
     assert all(r["disagreement"] in (None, 0.0) for r in rows if r is not top)
+    assert summarize(rows)["disagreeing"] == 1
 
 
 def _members(proj: Path, cluster: int) -> set[int]:
@@ -122,6 +127,7 @@ def test_model_reads_off_thread_and_sorts(qtbot, clustered: Path, tmp_path: Path
     assert model.sortKey == "size" and not model.hasPredictions
     rows = model.clusters
     assert sum(r["size"] for r in rows) == _counts(clustered)[0]
+    assert model.summary["clusters"] == model.count == len(rows)
     model.sortBy("unlabeled")
     assert model.sortKey == "unlabeled"
     shares = [r["unlabeledShare"] for r in model.clusters]

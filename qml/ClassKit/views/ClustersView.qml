@@ -87,6 +87,14 @@ Item {
             }
         }
         Label {
+            objectName: "clusterSummary"
+            Layout.fillWidth: true
+            color: Theme.text
+            text: cm.summary.unlabeled + " without any label · " + cm.summary.impure + " impure (purity under "
+                  + view.pct(cm.impureBelow) + ")"
+                  + (cm.hasPredictions ? " · " + cm.summary.disagreeing + " where the model disagrees with a label" : "")
+        }
+        Label {
             Layout.fillWidth: true
             color: Theme.mutedText
             wrapMode: Text.WordWrap
@@ -179,7 +187,7 @@ Item {
                         }
                         Label {
                             text: "Purity " + view.pct(row.modelData.purity)
-                            color: row.modelData.purity !== null && row.modelData.purity < 0.8 ? Theme.error : Theme.text
+                            color: row.modelData.purity !== null && row.modelData.purity < cm.impureBelow ? Theme.error : Theme.text
                         }
                     }
                     ColumnLayout {
