@@ -76,8 +76,10 @@ class ClustersModel(QObject):
         path = path or ""
         if path != self._path:
             self._path = path
-            self.projectPathChanged.emit()
+            self._ticket += 1  # a refresh still running was for the old project
+            self._set_busy(False)
             self._apply({"rows": [], "state": "empty", "message": ""})
+            self.projectPathChanged.emit()
 
     def _set_runner(self, runner: JobRunner | None) -> None:
         if runner is not self._runner:

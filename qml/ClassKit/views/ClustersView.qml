@@ -22,9 +22,11 @@ Item {
         {"key": "disagreement", "text": "Disagreement"}]
 
     function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "%" }
+    property real keepY: 0  // the list's scroll position across a refresh
     function reload() {
         if (cm.projectPath === "") return
         stale = false
+        keepY = list.contentY
         cm.refresh()
     }
 
@@ -32,7 +34,10 @@ Item {
         id: cm
         runner: view.project ? view.project.runner : null
         projectPath: view.project && view.project.isOpen ? view.project.path : ""
-        onProjectPathChanged: { view.stale = true; if (view.visible) view.reload() }
+        onProjectPathChanged: { view.stale = true; view.keepY = 0; if (view.visible) view.reload() }
+        onLoaded: Qt.callLater(() => {
+            list.contentY = Math.max(0, Math.min(view.keepY, list.contentHeight - list.height))
+        })
     }
     Connections {
         target: view.project
