@@ -149,6 +149,14 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     qtbot.waitUntil(lambda: root.findChild(QObject, "restoreButton").property("enabled"), timeout=5_000)
     assert "Round 1" in root.findChild(QObject, "roundTitle").property("text")
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
+    dialog = root.findChild(QObject, "restoreDialog")  # Restore asks first; OK restores round 1
+    root.findChild(QObject, "restoreButton").clicked.emit()
+    qtbot.waitUntil(lambda: dialog.property("opened"), timeout=5_000)
+    dialog.accept()
+    qtbot.waitUntil(lambda: m.property("current") == 1 and not m.property("busy"), timeout=30_000)
+    assert root.findChild(QObject, "restoreButton").property("enabled") is False
+    m.restore(2)
+    qtbot.waitUntil(lambda: m.property("current") == 2 and not m.property("busy"), timeout=30_000)
     view.close()
     m._own_runner.wait(30_000)
 

@@ -179,16 +179,19 @@ Item {
         id: restoreDialog
         objectName: "restoreDialog"
         title: "Restore round " + mm.selected + "?"
-        anchors.centerIn: parent
+        anchors.centerIn: Overlay.overlay
+        width: Math.min(view.width - 40, 480)
         modal: true
         standardButtons: Dialog.Ok | Dialog.Cancel
-        Label {
-            width: Math.min(view.width - 80, 420)
-            wrapMode: Text.WordWrap
-            color: Theme.text
-            text: "Round " + mm.selected + "'s model and predictions become the current ones again "
-                  + "(suggestions, the map's colours, batches). Nothing is deleted; later rounds stay "
-                  + "in the ledger and can be restored the same way."
+        ColumnLayout {  // colours from the window's palette, like ErrorDialog
+            anchors.fill: parent
+            Label {
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
+                text: "Round " + mm.selected + "'s model and predictions become the current ones again "
+                      + "(suggestions, the map's colours, batches). Nothing is deleted; later rounds "
+                      + "stay in the ledger and can be restored the same way."
+            }
         }
         onAccepted: mm.restore(mm.selected)
     }
