@@ -31,12 +31,18 @@ Item {
     function when(t) { return t ? new Date(t * 1000).toLocaleString(Qt.locale(), "yyyy-MM-dd HH:mm") : "" }
     function tint(c, a) { return Qt.rgba(c.r, c.g, c.b, a) }
     function refreshIfShown() { if (visible && mm.projectPath !== "") mm.refresh() }
+    function refreshOthers() {  // after a restore: status, and the map's colours and uncertainty
+        if (view.project && typeof view.project.refresh === "function") view.project.refresh()
+        const w = ApplicationWindow.window
+        const m = w && w.explorer && w.explorer.model ? w.explorer.model : null
+        if (m && typeof m.reload === "function") m.reload()
+    }
 
     MetricsModel {
         id: mm
         projectPath: view.project && view.project.isOpen ? view.project.path : ""
         runner: view.project ? view.project.runner : null
-        onRestored: if (view.project && typeof view.project.refresh === "function") view.project.refresh()
+        onRestored: view.refreshOthers()
     }
     Connections {
         target: view.project
