@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Property, QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import Property, QObject, Signal, Slot
 from PySide6.QtQml import QmlElement
 
 from classkit.engine.mapview import colors
@@ -43,8 +44,10 @@ class ExplorerModel(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)          # project access is serialised
+        # One Python worker thread (project access is serialised). Not QRunnable.create: a
+        # QThreadPool running Python closures corrupted the heap now and then at startup.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classkit-map")
+        self._futures: list[Future] = []
         self._done.connect(self._finish)
         self._tickets = {"load": 0, "details": 0, "grid": 0, "labels": 0}
         self._status, self._message, self._path = "empty", "No project open.", ""
@@ -75,7 +78,8 @@ class ExplorerModel(QObject):
                 res = exc
             self._done.emit(kind, ticket, res)
 
-        self._pool.start(QRunnable.create(job))
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(job))
 
     def _finish(self, kind: str, ticket: int, res: object) -> None:
         if ticket != self._tickets[kind]:
@@ -111,7 +115,7 @@ class ExplorerModel(QObject):
     @Slot(result=bool)
     def waitForIdle(self) -> bool:  # noqa: N802
         """Block until queued background work finished (tests, benchmarks)."""
-        return self._pool.waitForDone(60_000)
+        return not wait(list(self._futures), timeout=60).not_done
 
     # ---- loading ------------------------------------------------------------------------------
     @Slot(str)
