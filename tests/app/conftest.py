@@ -50,3 +50,17 @@ def isolated_settings(tmp_path: Path, qapp) -> Iterator[None]:  # noqa: ANN001
     QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
     QCoreApplication.setOrganizationName(names[0])
     QCoreApplication.setApplicationName(names[1])
+
+
+def embedded_shapes(base: Path, per_class: int) -> Path:
+    """A real project under ``base``: the demo shapes (3 classes, ``per_class`` each, labeled
+    by folder) ingested and embedded with squeezenet1.1 through the CLI, as a user would."""
+    from classkit.cli.main import main
+    from classkit.engine.demo import make_demo_data
+
+    tree = make_demo_data(base / "data", per_class=per_class)["imagefolder"]
+    proj = base / "p"
+    assert main(["init", str(proj)]) == 0
+    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
+    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    return proj

@@ -10,12 +10,12 @@ import classkit.app.clusters_model  # noqa: F401 - registers ClustersModel (befo
 from classkit.app.clusters_model import ClustersModel
 from classkit.app.jobs import JobRunner
 from classkit.cli.main import main
-from classkit.engine.demo import make_demo_data
 from classkit.engine.fsutil import write_json_atomic
 from classkit.engine.labels.events import add_labels
 from classkit.engine.project import Project
 from classkit.engine.similarity.cluster_view import IMPURE_BELOW, cluster_rows, sort_rows, summarize
 from tests.app.test_main_qml import _close, _load, click, item
+from tests.app.conftest import embedded_shapes
 
 K = 4
 
@@ -23,12 +23,7 @@ K = 4
 @pytest.fixture(scope="module")
 def clustered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo shapes (labeled by folder), embedded and clustered; the first 6 images unlabeled."""
-    base = tmp_path_factory.mktemp("clusters")
-    tree = make_demo_data(base / "data", per_class=6)["imagefolder"]
-    proj = base / "p"
-    assert main(["init", str(proj)]) == 0
-    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
-    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    proj = embedded_shapes(tmp_path_factory.mktemp("clusters"), per_class=6)
     assert main(["cluster", str(proj), "--k", str(K), "--json"]) == 0
     with Project.open(proj) as p:
         ids = [r[0] for r in p.db.execute("SELECT id FROM images ORDER BY id")]

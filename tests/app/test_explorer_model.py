@@ -10,13 +10,12 @@ from PySide6.QtCore import QSize
 
 from classkit.app.map import thumbs_provider
 from classkit.app.map.explorer_model import ExplorerModel
-from classkit.cli.main import main
-from classkit.engine.demo import make_demo_data
 from classkit.engine.fsutil import write_json_atomic
 from classkit.engine.labels.events import add_labels, label_arrays
 from classkit.engine.project import Project
 from classkit.engine.similarity.clusters import Clustering
 from classkit.engine.similarity.project_layer import load_map
+from tests.app.conftest import embedded_shapes
 
 
 def _write_map(project: Project, ids: np.ndarray) -> None:
@@ -30,12 +29,7 @@ def _write_map(project: Project, ids: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("explorer")
-    tree = make_demo_data(base / "data", per_class=8)["imagefolder"]
-    proj = base / "p"
-    assert main(["init", str(proj)]) == 0
-    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
-    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    proj = embedded_shapes(tmp_path_factory.mktemp("explorer"), per_class=8)
     return proj
 
 

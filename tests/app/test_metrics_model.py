@@ -10,19 +10,14 @@ from PySide6.QtQuick import QQuickView
 import classkit.app.metrics_model  # noqa: F401 - registers MetricsModel for the QML test
 from classkit.app.metrics_model import MetricsModel
 from classkit.cli.main import main
-from classkit.engine.demo import make_demo_data
 from classkit.engine.project import Project
+from tests.app.conftest import embedded_shapes
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo shapes (3 classes x 20), squeezenet embeddings, two training rounds."""
-    base = tmp_path_factory.mktemp("metrics")
-    tree = make_demo_data(base / "data", per_class=20)["imagefolder"]
-    proj = base / "p"
-    assert main(["init", str(proj)]) == 0
-    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
-    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    proj = embedded_shapes(tmp_path_factory.mktemp("metrics"), per_class=20)
     for _ in range(2):
         assert main(["train", str(proj), "--folds", "3", "--no-semi", "--json"]) == 0
     return proj
