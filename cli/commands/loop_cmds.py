@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="out-of-fold heads for label-error suspects (0 = skip)")
     p.add_argument("--early-stopping", action="store_true",
                    help="also stop training on val loss (off: measured worse on small val sets)")
+    p.add_argument("--weight-decay", type=float, metavar="WD",
+                   help="L2 penalty on the head's weights (default 0.01, measured in "
+                        "docs/benchmarks/learning-loop.md; more for few labels or noisy ones)")
     p.add_argument("--semi", action=argparse.BooleanOptionalAction, default=None,
                    help="also learn from unlabeled images via labels spread over the kNN graph "
                         "(default: auto, on while fewer than 10,000 images are labeled)")
@@ -84,9 +87,12 @@ def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]])
 def cmd_train(args: argparse.Namespace) -> int:
     from classkit.engine.loop.rounds import train_round
 
+    if args.weight_decay is not None and not 0.0 <= args.weight_decay <= 100.0:
+        raise ClassKitError(f"--weight-decay: must be between 0 and 100, got {args.weight_decay:g}")
     out = _with_progress(args, lambda p, prog: train_round(
         p, head=args.head, seed=args.seed, folds=args.folds, early_stopping=args.early_stopping,
-        semi=args.semi, progress=prog))
+        semi=args.semi, progress=prog,
+        overrides=None if args.weight_decay is None else {"weight_decay": args.weight_decay}))
     if args.json:
         emit_json(out)
         return 0

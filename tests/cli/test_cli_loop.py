@@ -58,15 +58,19 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     capsys.readouterr()
 
     es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping",
-                  "--no-semi")
+                  "--no-semi", "--weight-decay", "0.05")
     assert es["metrics"]["early_stopping"] == (es["metrics"]["n_val"] >= 10)
     assert "semi" not in es["metrics"] and "semi" in out["metrics"]
     ledger = run_json(capsys, "rounds", proj)["rounds"]
     assert [r["round"] for r in ledger] == [1, 2]
     assert ledger[1]["settings"]["head"]["kind"] == "mlp" and ledger[1]["settings"]["early_stopping"]
+    assert ledger[0]["settings"]["head"]["weight_decay"] == 0.01      # the default
+    assert ledger[1]["settings"]["head"]["weight_decay"] == 0.05      # --weight-decay
     assert ledger[0]["settings"]["semi"] and not ledger[1]["settings"]["semi"]
     restored = run_json(capsys, "rounds", proj, "--restore", "1")
     assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
+    assert main(["train", proj, "--weight-decay", "-1"]) == 1
+    assert capsys.readouterr().err.startswith("classkit: error: --weight-decay: must be between")
     assert main(["rounds", proj, "--restore", "9"]) == 1
     assert "no round 9" in capsys.readouterr().err
     # human-readable forms run too
