@@ -45,6 +45,17 @@ def load_training_stack() -> None:
     import classkit.engine.loop.selection  # noqa: F401
 
 
+def reason_summary(items: list[dict[str, Any]]) -> str:
+    """'40 uncertainty · 35 diversity · ...': why the queue's images were picked (the part of
+    each reason before ':'), most common first; empty when no item carries a reason."""
+    counts: dict[str, int] = {}
+    for it in items:
+        reason = str(it.get("reason") or "").split(":", 1)[0]
+        if reason:
+            counts[reason] = counts.get(reason, 0) + 1
+    return " · ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def schedule_warmup() -> None:
     """Queue :func:`load_training_stack` on the GUI thread, once per process."""
     global _warmup_scheduled
@@ -173,6 +184,7 @@ class LabelModel(RoundMixin, QObject):
     done = Property(int, lambda s: sum(i["label"] is not None for i in s._items), notify=currentChanged)
     queueKind = Property(str, lambda s: s._kind, notify=queueChanged)
     items = Property("QVariantList", lambda s: list(s._items), notify=queueChanged)
+    reasonSummary = Property(str, lambda s: reason_summary(s._items), notify=queueChanged)
     classes = Property("QVariantList", lambda s: list(s._classes), notify=classesChanged)
     neighbours = Property("QVariantList", lambda s: list(s._neighbours), notify=neighboursChanged)
     reviewItems = Property("QVariantList", lambda s: list(s._review), notify=reviewChanged)

@@ -13,7 +13,7 @@ from PySide6.QtQml import QQmlComponent, QQmlEngine
 from PySide6.QtQuick import QQuickItem
 
 from classkit.app.label.class_model import ClassModel
-from classkit.app.label.label_model import LabelModel
+from classkit.app.label.label_model import LabelModel, reason_summary
 from classkit.engine.demo import CLASSES, make_demo_data
 from classkit.engine.embed.job import embed_project
 from classkit.engine.embed.spec import resolve_model
@@ -110,6 +110,10 @@ def test_accept_suggestion_and_blind_audit(model: LabelModel, qtbot) -> None:
             with Project.open(Path(model.projectPath)) as p:
                 assert label_history(p, it["id"])[-1]["source"] == "accepted-suggestion"
     assert any(i["blind"] for i in items), "the batch has audit items"
+    parts = [p.split(" ", 1) for p in model.reasonSummary.split(" · ")]
+    assert sum(int(n) for n, _ in parts) == len(items) and "audit" in {r for _, r in parts}
+    assert reason_summary([{"reason": "uncertainty:margin"}, {"reason": "audit:random audit"},
+                           {"reason": "uncertainty:entropy"}, {"reason": None}]) == "2 uncertainty · 1 audit"
 
 
 def test_bulk_review_grid(model: LabelModel, qtbot) -> None:

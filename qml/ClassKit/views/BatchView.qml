@@ -36,6 +36,7 @@ Item {
         visible: batch.total > 0
         RowLayout {
             Label { text: "Current batch: " + batch.total + " images to label"; font.bold: true }
+            Label { objectName: "batchReasons"; text: batch.reasonSummary; color: Theme.mutedText }
             Item { Layout.fillWidth: true }
             Button {
                 objectName: "startLabeling"
