@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import ImageOps
 
-from ..thumbs.render import open_image
+from ..thumbs.render import _orientation, open_image
 
 ORIENTATION_TAG = 0x0112
 _SAVE = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}, "PNG": {}, "TIFF": {"compression": "tiff_lzw"}}
@@ -33,10 +33,9 @@ def exif_orientation(src: str) -> tuple[int, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with open_image(src, vetted=True) as im:
-                value, fmt = im.getexif().get(ORIENTATION_TAG, 1), im.format or ""
+                return _orientation(im), im.format or ""
     except Exception:  # noqa: BLE001
         return 1, ""
-    return (value if isinstance(value, int) and 1 <= value <= 8 else 1), fmt
 
 
 def write_upright(src: str, dst: Path) -> tuple[str, int]:
@@ -50,8 +49,6 @@ def write_upright(src: str, dst: Path) -> tuple[str, int]:
                 raise ValueError(f"{src}: cannot re-encode {fmt or 'this format'} upright")
             icc = im.info.get("icc_profile")
             upright = ImageOps.exif_transpose(im)
-            if upright is None:  # pragma: no cover - exif_transpose returns an image unless in_place
-                upright = im.copy()
             params = dict(_SAVE[fmt])
             exif = upright.getexif()
             exif[ORIENTATION_TAG] = 1
