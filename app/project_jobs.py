@@ -144,8 +144,17 @@ def model_names() -> list[str]:
 
 
 def export_formats() -> list[str]:
-    """Export formats, in the order the app offers them."""
-    return ["imagefolder", "ultralytics", "csv", "parquet"]
+    """Export formats, in the order the app offers them: image trees first."""
+    from classkit.engine.export.plan import FORMATS, TREE_FORMATS
+
+    return [*TREE_FORMATS, *(f for f in FORMATS if f not in TREE_FORMATS)]
+
+
+def is_tree_format(fmt: str) -> bool:
+    """True for formats that write image files (where link mode and --upright apply)."""
+    from classkit.engine.export.plan import TREE_FORMATS
+
+    return fmt in TREE_FORMATS
 
 
 def source_kinds() -> list[str]:

@@ -198,7 +198,7 @@ class ProjectModel(QObject):
             return
         opts = dict(options)
         conf = float(opts.get("includePredicted") or 0.0)
-        tree = fmt in ("imagefolder", "ultralytics")
+        tree = jobs.is_tree_format(fmt)
         kwargs = {"link": str(opts.get("link") or "copy") if tree else "copy",
                   "include": tuple(str(s) for s in opts.get("include") or ()),
                   "include_predicted": conf if conf > 0 else None,
