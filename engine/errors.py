@@ -3,6 +3,8 @@
 Callers (CLI, app) catch :class:`ClassKitError` and show its message as one clear line;
 anything else is a bug and is reported with its traceback.
 """
+import errno
+import sqlite3
 
 
 class ClassKitError(Exception):
@@ -49,9 +51,6 @@ _SQLITE_HINTS = (
 def describe_storage_error(exc: BaseException) -> str | None:
     """A user-facing sentence for a storage failure (SQLite error, full disk, no permission),
     or None when ``exc`` is not one. Used by the CLI and the app for one clear line."""
-    import errno
-    import sqlite3
-
     if isinstance(exc, sqlite3.Error):
         text = str(exc)
         for needle, hint in _SQLITE_HINTS:

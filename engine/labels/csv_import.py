@@ -134,10 +134,11 @@ class _Matcher:
             return None
         if self._tails is None:
             self._tails = {}
-            for path, image_id in self.by_path.items():
-                name = path.replace("\\", "/").rsplit("/", 1)[-1]
+            for stored, image_id in self.by_path.items():
+                path = stored.replace("\\", "/")
+                name = path.rsplit("/", 1)[-1]
                 for key in {name, os.path.splitext(name)[0]}:
-                    self._tails.setdefault(key, []).append((path.replace("\\", "/"), image_id))
+                    self._tails.setdefault(key, []).append((path, image_id))
         name = tail.rsplit("/", 1)[-1]
         stem_too = not os.path.splitext(name)[1]
 
