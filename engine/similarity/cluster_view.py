@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ClassKitError
+from ..labels.events import align, label_arrays
 from ..project import Project
 from .clusters import Clustering, refresh_stats
 
@@ -33,15 +34,14 @@ def _predicted_codes(project: Project, ids: np.ndarray, names: list[str]) -> np.
     pred = current_predictions(project)
     if pred is None or len(pred.ids) == 0:
         return None
+    pos = align(ids, np.asarray(pred.ids, np.int64), np.arange(len(pred.ids), dtype=np.int64), -1)
+    hit = pos >= 0
+    if not hit.any():
+        return None
     code = {n: i for i, n in enumerate(names)}
     remap = np.array([code.get(c, -1) for c in pred.classes], np.int64)
     out = np.full(len(ids), -1, np.int64)
-    pos = np.minimum(np.searchsorted(pred.ids, ids), len(pred.ids) - 1)
-    hit = pred.ids[pos] == ids
-    if not hit.any():
-        return None
-    best = np.asarray(pred.probs[pos[hit]]).argmax(1)
-    out[hit] = remap[best]
+    out[hit] = remap[np.asarray(pred.probs[pos[hit]]).argmax(1)]
     return out
 
 
@@ -58,17 +58,9 @@ def cluster_rows(project: Project, n_thumbs: int = 5) -> list[dict[str, Any]]:
     cl = Clustering.load(Path(folder))
     ids = np.asarray(cl.ids, np.int64)
     names = [c.name for c in project.classes()]
-    code = {n: i for i, n in enumerate(names)}
-    by_id = {int(r[0]): r[1] for r in project.db.execute("SELECT image_id, label FROM current_labels")}
-    labels = np.array([code.get(by_id.get(int(i), ""), -1) for i in ids], np.int64)
+    labels = label_arrays(project, ids, names)  # -1 unlabeled, -2 marked: both unlabeled here
     k = int(cl.centroids.shape[0])
-    order = np.argsort(ids, kind="stable")
-    pred_sorted = _predicted_codes(project, ids[order], names)
-    pred = None
-    if pred_sorted is not None:
-        pred = np.empty_like(pred_sorted)
-        pred[order] = pred_sorted
-    ls = refresh_stats(cl.assign, labels, pred, n_clusters=k)
+    ls = refresh_stats(cl.assign, labels, _predicted_codes(project, ids, names), n_clusters=k)
     size = np.bincount(np.asarray(cl.assign, np.int64), minlength=k)
     st = cl.stats
     rows = []
