@@ -88,7 +88,7 @@ def restore_round(project: Project, number: int) -> dict[str, Any]:
                               (stage, version)).fetchone()
             if hit is None:
                 raise ClassKitError(f"round {number}: its {stage} version {version} is not recorded")
-            folder = project.root / "runs" / "classkit" / stage / version
+            folder = project.version_dir(stage, version)
             if not folder.is_dir():
                 raise ClassKitError(f"round {number}: {folder} is missing on disk")
             con.execute("UPDATE artifacts SET is_current=0 WHERE stage=?", (stage,))

@@ -28,8 +28,7 @@ def _classes(project: Project, rnd: dict[str, Any], split: dict[str, Any]) -> li
     per-class keys (the ledger stores them sorted)."""
     per_class = list((split.get("per_class") or {}).keys())
     n = len(split.get("confusion") or [])
-    path = project.root / "runs" / "classkit" / "predictions" / str(rnd.get("prediction_version")) \
-        / "manifest.json"
+    path = project.version_dir("predictions", str(rnd.get("prediction_version"))) / "manifest.json"
     try:
         names = [str(c) for c in json.loads(path.read_text(encoding="utf-8")).get("classes", [])]
     except (OSError, ValueError):

@@ -88,7 +88,7 @@ def load_predictions(project: Project, version: str | None = None) -> Prediction
         if folder is None:
             raise ClassKitError("this project has no predictions yet: run `classkit train`")
     else:
-        folder = project.root / "runs" / "classkit" / STAGE / version
+        folder = project.version_dir(STAGE, version)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise ClassKitError(f"predictions {folder} are incomplete (no manifest.json)")

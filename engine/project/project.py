@@ -216,11 +216,16 @@ class Project:
     def ingest_config(self) -> IngestConfig:
         return IngestConfig.from_dict(self.manifest.ingest, "ingest")
 
+    def version_dir(self, stage: str, version: str = "") -> Path:
+        """``runs/classkit/<stage>/<version>/`` (the stage's folder without ``version``),
+        where every versioned artifact lives; nothing is created."""
+        return self.root / "runs" / "classkit" / stage / version
+
     def new_version_dir(self, stage: str) -> tuple[str, Path]:
         """A fresh, empty ``runs/classkit/<stage>/<YYYYmmdd-HHMMSS>-<id>/`` folder."""
         if not stage.isidentifier():
             raise ValueError(f"bad stage name {stage!r}")
-        base = self.root / "runs" / "classkit" / stage
+        base = self.version_dir(stage)
         base.mkdir(parents=True, exist_ok=True)
         while True:
             version = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -234,7 +239,7 @@ class Project:
     def register_artifact(self, stage: str, version: str, params: dict | None = None,
                           make_current: bool = True) -> None:
         """Record a finished artifact version; optionally make it the stage's current one."""
-        path = self.paths.to_stored(self.root / "runs" / "classkit" / stage / version)
+        path = self.paths.to_stored(self.version_dir(stage, version))
         with self.transaction() as con:
             if make_current:
                 con.execute("UPDATE artifacts SET is_current=0 WHERE stage=?", (stage,))

@@ -173,6 +173,7 @@ def test_details_without_val_split(tmp_path):
 
     class _P:
         root = tmp_path
+        version_dir = Project.version_dir
 
     s = round_summary(rnd, "t1")
     assert s["val_accuracy"] is None and s["test_accuracy"] == 0.5 and s["current"] and s["head"] == "mlp"
