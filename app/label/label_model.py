@@ -95,6 +95,7 @@ class LabelModel(RoundMixin, QObject):
         self._pos = 0
         self._kind = ""
         self._pending_kind = ""
+        self._pending_focus: int | None = None  # the image a loading queue opens on
         self._classes: list[dict[str, Any]] = []
         self._neighbours: list[dict[str, Any]] = []
         self._review: list[dict[str, Any]] = []
@@ -198,11 +199,18 @@ class LabelModel(RoundMixin, QObject):
     @Slot(str, "QVariant")
     def loadQueue(self, kind: str, arg: Any = None) -> None:
         """Load a queue: "batch" (arg: batch id or ""), "ids" (list), "cluster" (int), "filter"."""
+        self.loadQueueAt(kind, arg, -1)
+
+    @Slot(str, "QVariant", int)
+    def loadQueueAt(self, kind: str, arg: Any, imageId: int) -> None:  # noqa: N803
+        """Load a queue like :meth:`loadQueue` and show ``imageId`` first where the queue holds it
+        (e.g. a cluster's thumbnail clicked: that cluster's queue, on that image); -1: its start."""
         if self._reader is None:
             return
         self._gen += 1
         self._post("queue", self._reader.queue(kind, arg.toVariant() if hasattr(arg, "toVariant") else arg))
         self._pending_kind = kind
+        self._pending_focus = imageId if imageId >= 0 else None
 
     @Slot()
     def reloadClasses(self) -> None:

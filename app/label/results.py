@@ -39,7 +39,8 @@ def handle_result(model: LabelModel, kind: str, gen: int, payload: Any) -> None:
         image_provider.remember((i["id"], i["path"]) for i in items)
         model._set_message("" if items else "this queue is empty")
         model.queueChanged.emit()
-        model._show(0)
+        focus = model._pending_focus
+        model._show(next((k for k, it in enumerate(items) if it["id"] == focus), 0))
     elif kind == "classes":
         classes = _value(model, payload, "reading the classes")
         if classes is not None:

@@ -223,6 +223,11 @@ ApplicationWindow {
                     const lv = viewNamed("view_label")
                     if (lv) lv.startQueue("cluster", id)
                 }
+                onLabelImage: (cluster, imageId) => {  // the Label view: this cluster's queue, on that image
+                    root.currentView = root.viewNames.indexOf("Label")
+                    const lv = viewNamed("view_label")
+                    if (lv) lv.startQueueAt("cluster", cluster, imageId)
+                }
                 onShowCluster: id => {  // the Explorer, filtered to this cluster
                     const explorer = explorerLoader.item
                     if (explorer && explorer.model) explorer.model.clusterFilter = id

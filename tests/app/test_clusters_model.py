@@ -9,6 +9,7 @@ import pytest
 import classkit.app.clusters_model  # noqa: F401 - registers ClustersModel (before any QML loads)
 from classkit.app.clusters_model import ClustersModel
 from classkit.app.jobs import JobRunner
+from classkit.app.label.label_model import LabelModel
 from classkit.cli.main import main
 from classkit.engine.fsutil import write_json_atomic
 from classkit.engine.labels.events import add_labels
@@ -163,5 +164,50 @@ def test_view_label_and_show_on_map(qtbot, isolated_settings, clustered: Path) -
         explorer = window.property("explorer")
         assert explorer is not None
         assert explorer.property("model").property("clusterFilter") == first
+    finally:
+        _close(engine, window)
+
+
+def test_label_model_opens_a_cluster_queue_on_an_image(qtbot, clustered: Path) -> None:
+    """The slot behind a thumbnail click: the cluster's queue, positioned on that image."""
+    with Project.open(clustered) as p:
+        rows = cluster_rows(p)
+    row = max(rows, key=lambda r: r["size"])
+    lm = LabelModel()
+    try:
+        lm.projectPath = str(clustered)
+        target = max(row["thumbs"])  # not the queue's first image (a cluster queue is in id order)
+        lm.loadQueueAt("cluster", row["cluster"], target)
+        qtbot.waitUntil(lambda: lm.queueKind == "cluster" and lm.total > 0, timeout=20_000)
+        ids = [it["id"] for it in lm.items]
+        assert set(ids) == _members(clustered, row["cluster"])
+        assert lm.current["id"] == target and lm.position == ids.index(target)
+        lm.loadQueueAt("cluster", row["cluster"], -1)  # no image: the queue's start
+        qtbot.waitUntil(lambda: lm.position == 0, timeout=20_000)
+        assert lm.current["id"] == ids[0]
+    finally:
+        lm.close()
+
+
+def test_view_thumbnail_click_labels_that_image(qtbot, isolated_settings, clustered: Path) -> None:
+    engine, window = _load(qtbot, clustered)
+    try:
+        project = window.property("project")
+        qtbot.waitUntil(lambda: project.property("hasClusters"), timeout=20_000)
+        window.setProperty("currentView", 1)
+        cm = item(window, "view_clusters").property("model")
+        qtbot.waitUntil(lambda: cm.property("count") > 0 and not cm.property("busy"), timeout=20_000)
+        row = cm.property("clusters")[0]
+        first_in_queue = min(_members(clustered, row["cluster"]))  # a cluster queue is in id order
+        k = next(k for k, i in enumerate(row["thumbs"][:2]) if i != first_in_queue)  # 2 always show
+        thumb = f"clusterThumb_{row['cluster']}_{k}"
+        qtbot.waitUntil(lambda: item(window, thumb).isVisible(), timeout=5_000)
+        click(window, item(window, thumb))
+        names = window.property("viewNames").toVariant()
+        assert window.property("currentView") == names.index("Label")
+        lm = item(window, "view_label").property("model")
+        qtbot.waitUntil(lambda: lm.property("queueKind") == "cluster"
+                        and lm.property("current").get("id") == row["thumbs"][k], timeout=20_000)
+        assert lm.property("total") == row["size"]
     finally:
         _close(engine, window)

@@ -5,7 +5,8 @@ import ClassKit
 import ClassKit.Backend
 
 // Clusters: the visual modes of the project, sortable, each with typical thumbnails and its
-// label state; "Label this cluster" and "Show on map" are signals Main.qml handles.
+// label state; "Label this cluster", "Show on map" and a thumbnail's click (label that image,
+// in its cluster's queue) are signals Main.qml handles.
 Item {
     id: view
     property var project  // a ProjectModel
@@ -14,6 +15,7 @@ Item {
     objectName: "view_clusters"
     signal labelCluster(int id)
     signal showCluster(int id)
+    signal labelImage(int cluster, int imageId)
 
     readonly property var sortKeys: [
         {"key": "size", "text": "Size"},
@@ -146,11 +148,17 @@ Item {
                                 model: row.modelData.thumbs.slice(0, Math.max(1, Math.floor((strip.width + 3) / 59)))
                                 delegate: Image {
                                     required property var modelData
+                                    required property int index
+                                    objectName: "clusterThumb_" + row.modelData.cluster + "_" + index
                                     width: 56; height: 56
                                     source: "image://thumbs/" + modelData
                                     sourceSize.width: 56; sourceSize.height: 56
                                     fillMode: Image.PreserveAspectCrop
                                     asynchronous: true
+                                    ToolTip.visible: thumbHover.hovered
+                                    ToolTip.text: "Label image #" + modelData + " (in this cluster's queue)"
+                                    HoverHandler { id: thumbHover; cursorShape: Qt.PointingHandCursor }
+                                    TapHandler { onTapped: view.labelImage(row.modelData.cluster, modelData) }
                                 }
                             }
                         }

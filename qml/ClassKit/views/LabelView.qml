@@ -15,6 +15,7 @@ FocusScope {
     signal imageShown(int imageId)  // the big image for this id is decoded and laid out
 
     function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
+    function startQueueAt(kind, arg, imageId) { lm.loadQueueAt(kind, arg, imageId) }  // opens on imageId
     function explorerModel() {
         const w = ApplicationWindow.window
         return w && w.explorer && w.explorer.model ? w.explorer.model : null
