@@ -9,6 +9,7 @@ import ClassKit.Backend
 Item {
     id: view
     property var project  // a ProjectModel
+    readonly property QtObject model: batch
     objectName: "view_batch"
 
     function labelView() {
@@ -18,7 +19,12 @@ Item {
         return null
     }
 
-    LabelModel { id: batch; projectPath: view.project && view.project.isOpen ? view.project.path : "" }
+    LabelModel {
+        id: batch
+        projectPath: view.project && view.project.isOpen ? view.project.path : ""
+        // a (re)loaded batch opens at its first row: the old scroll offset would cut a row in half
+        onQueueChanged: Qt.callLater(() => list.positionViewAtBeginning())
+    }
     onVisibleChanged: if (visible && batch.projectPath !== "") batch.loadQueue("batch", "")
 
     EmptyState {
@@ -50,14 +56,23 @@ Item {
             }
         }
         ListView {
+            id: list
+            objectName: "batchList"
             Layout.fillWidth: true
             Layout.fillHeight: true
             clip: true
+            spacing: 2
             model: batch.items
             delegate: RowLayout {
+                required property var modelData
+                required property int index
+                objectName: "batchRow_" + index
                 width: ListView.view.width
-                Image { source: "image://thumbs/" + modelData.id; sourceSize.width: 40; sourceSize.height: 40
-                        Layout.preferredWidth: 40; Layout.preferredHeight: 40; asynchronous: true }
+                height: 44  // fixed, thumbnail centred: it clears the list's top edge, and rows never
+                            // change height (and shift the list) as they lay out
+                Image { objectName: "batchThumb"; source: "image://thumbs/" + modelData.id; sourceSize.width: 40; sourceSize.height: 40
+                        Layout.preferredWidth: 40; Layout.preferredHeight: 40; fillMode: Image.PreserveAspectFit
+                        asynchronous: true }
                 Label { text: "#" + modelData.id; Layout.preferredWidth: 70 }
                 Label { text: modelData.reason; Layout.fillWidth: true }
                 Label { text: modelData.score === null ? "" : modelData.score.toFixed(3); Layout.preferredWidth: 60 }
