@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 Reader = Callable[[SourceContext, Path], Plan]
 # Every reader re-reports every current problem on every run (videos without a complete
-# extraction are decoded again, PoseKit label files are parsed again), so an open issue that
-# a completed run did not see again is gone: file deleted or fixed, link loop removed.
+# extraction are decoded again, from where an interrupted run stopped; PoseKit label files
+# are parsed again), so an open issue that a completed run did not see again is gone: file
+# deleted or fixed, link loop removed.
 
 
 def _readers() -> dict[str, Reader]:

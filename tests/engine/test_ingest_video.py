@@ -15,23 +15,28 @@ from classkit.engine.errors import Cancelled
 from classkit.engine.ingest import ingest
 from classkit.engine.ingest.sources.video import MARKER, _FpsPicker
 from classkit.engine.jobs import CancelToken
+from classkit.engine.project import Project
 
 N_FRAMES, FPS, W, H = 30, 10, 64, 48
 
 
 def make_video(path: Path, codec: str = "libx264", n: int = N_FRAMES, fps: int = FPS,
                rotation: int | None = None, noise: bool = False,
-               options: dict[str, str] | None = None) -> Path:
-    """Frame i is grey with brightness i*8 (a noisy band on top when ``noise``)."""
+               options: dict[str, str] | None = None, gop: int | None = None,
+               reverse: bool = False) -> Path:
+    """Frame i is grey with brightness i*8, or (n-1-i)*8 when ``reverse`` (a noisy band on
+    top when ``noise``); ``gop`` sets the keyframe interval."""
     rng = np.random.default_rng(0)
     with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = W, H
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if gop is not None:
+            stream.gop_size = gop
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for i in range(n):
-            arr = np.full((H, W, 3), i * 8, np.uint8)
+            arr = np.full((H, W, 3), (n - 1 - i if reverse else i) * 8, np.uint8)
             if noise:
                 arr[:12] = rng.integers(0, 255, (12, W, 3), dtype=np.uint8)
             if rotation is not None:
@@ -252,27 +257,6 @@ def test_decode_error_partway_keeps_frames(project, tmp_path: Path, monkeypatch)
     assert again["sources"][0]["frames_extracted"] == 15 and again["added"] == 11
 
 
-def test_cancel_then_resume(project, tmp_path: Path) -> None:
-    video = make_video(tmp_path / "clip.mov", "mjpeg")
-    cfg = IngestConfig(video_every_n=1)
-    token = CancelToken()
-
-    def progress(done: int, total: int, msg: str = "") -> None:
-        if msg.startswith("extracting") and done >= 8:
-            assert total == N_FRAMES
-            token.cancel()
-
-    with pytest.raises(Cancelled):
-        ingest(project, [video], config=cfg, progress=progress, cancel=token)
-    folder = next((project.root / "media").glob("source-*/clip-*"))
-    written = sorted(folder.glob("*.jpg"))
-    assert 0 < len(written) < N_FRAMES and not (folder / MARKER).exists()
-    summary = ingest(project, [video], config=cfg)
-    assert summary["status"] == "done"
-    assert summary["sources"][0]["frames_extracted"] == N_FRAMES
-    assert summary["added"] == N_FRAMES and (folder / MARKER).is_file()
-
-
 def test_replaced_bad_video_resolves_its_issue(project, tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(os.urandom(4096))
@@ -283,3 +267,191 @@ def test_replaced_bad_video_resolves_its_issue(project, tmp_path: Path) -> None:
     summary = ingest(project, [video], config=IngestConfig(video_every_n=10))
     assert summary["added"] == 3
     assert project.counts()["ingest_issues"] == 0
+
+
+# --- resuming an interrupted extraction ---------------------------------------------------
+
+PARTIAL = ".classkit-frames.partial"  # the progress log of an unfinished extraction
+
+
+class _Counting:
+    """Wraps a real input container; counts the frames its decoder yields (class-wide)."""
+
+    decoded = 0
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._real.close()
+
+    def decode(self, stream):
+        for frame in self._real.decode(stream):
+            _Counting.decoded += 1
+            yield frame
+
+
+def count_work(monkeypatch) -> dict[str, int]:
+    """Count decoded frames and JPEG encodes from now on."""
+    from classkit.engine.ingest.sources import video as video_mod
+
+    counts = {"encoded": 0}
+    real_open, real_jpeg = av.open, video_mod._jpeg
+
+    def jpeg(*a, **k):
+        counts["encoded"] += 1
+        return real_jpeg(*a, **k)
+
+    _Counting.decoded = 0
+    monkeypatch.setattr(av, "open", lambda *a, **k: _Counting(real_open(*a, **k)))
+    monkeypatch.setattr(video_mod, "_jpeg", jpeg)
+    return counts
+
+
+def interrupt(project, video: Path, cfg: IngestConfig, after: int, exc=Cancelled) -> Path:
+    """Ingest ``video``, stopping extraction (cancel, or Ctrl-C) once ``after`` frames were
+    decoded; returns the frames folder."""
+    token = CancelToken()
+
+    def progress(done: int, total: int, msg: str = "") -> None:
+        if msg.startswith("extracting") and done >= after:
+            if exc is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            token.cancel()
+
+    with pytest.raises(exc):
+        ingest(project, [video], config=cfg, progress=progress, cancel=token)
+    [status] = [r[0] for r in project.db.execute("SELECT status FROM ingest_runs")]
+    assert status == "cancelled"
+    return next((project.root / "media").glob(f"source-*/{video.stem}-*"))
+
+
+def snapshot(project) -> tuple[list[tuple], dict[str, bytes]]:
+    """Image rows (in id order) and every file under media/, to compare two projects."""
+    got = [tuple(r) for r in project.db.execute(
+        "SELECT path, kind, content_hash, file_size, width, height, format, origin, duplicate_of "
+        "FROM images ORDER BY id")]
+    media = project.root / "media"
+    files = {p.relative_to(media).as_posix(): p.read_bytes() for p in media.rglob("*")
+             if p.is_file() and p.name != MARKER}
+    return got, files
+
+
+def reference(tmp_path: Path, video: Path, cfg: IngestConfig) -> tuple[list[tuple], dict]:
+    """What an uninterrupted ingest of ``video`` gives, in a fresh project."""
+    ref = Project.create(tmp_path / "ref", name="ref", classes=["cat", "dog"])
+    try:
+        assert ingest(ref, [video], config=cfg)["status"] == "done"
+        return snapshot(ref)
+    finally:
+        ref.close()
+
+
+@pytest.mark.parametrize("name,codec,gop,cfg,exc", [
+    ("clip.mov", "mjpeg", None, IngestConfig(video_every_n=1), Cancelled),
+    ("clip.mp4", "libx264", 5, IngestConfig(video_fps=3.0), KeyboardInterrupt),
+    ("clip.mkv", "libx264", 4, IngestConfig(video_every_n=2), Cancelled),
+    ("clip.avi", "mpeg4", 6, IngestConfig(video_every_n=3), KeyboardInterrupt),
+    ("long-gop.mkv", "libx264", None, IngestConfig(video_fps=4.0), Cancelled),
+])
+def test_interrupted_extraction_resumes(project, tmp_path: Path, monkeypatch, name: str,
+                                        codec: str, gop: int | None, cfg: IngestConfig,
+                                        exc) -> None:
+    video = make_video(tmp_path / name, codec, gop=gop)
+    want_rows, want_files = reference(tmp_path, video, cfg)
+    folder = interrupt(project, video, cfg, after=8, exc=exc)
+    written = sorted(folder.glob("*.jpg"))
+    before, last = len(written), int(written[-1].stem.rsplit("_f", 1)[1])
+    assert 0 < before < len(want_rows) and not (folder / MARKER).exists()
+    assert (folder / PARTIAL).is_file()
+
+    counts = count_work(monkeypatch)
+    summary = ingest(project, [video], config=cfg)
+    src = summary["sources"][0]
+    assert summary["status"] == "done" and summary["added"] == len(want_rows)
+    assert counts["encoded"] == len(want_rows) - before
+    assert src["frames_extracted"] == len(want_rows) - before and src["frames_reused"] == before
+    if gop is not None:  # decoding restarted at the keyframe before the last frame written
+        assert _Counting.decoded <= N_FRAMES - last + gop
+    assert snapshot(project) == (want_rows, want_files)
+    assert (folder / MARKER).is_file() and not (folder / PARTIAL).exists()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_falls_back_to_decoding_from_the_start(project, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    video = make_video(tmp_path / "clip.mp4", gop=5)
+    cfg = IngestConfig(video_every_n=2)
+    want = reference(tmp_path, video, cfg)
+    folder = interrupt(project, video, cfg, after=8)
+    before = len(list(folder.glob("*.jpg")))
+    counts = count_work(monkeypatch)
+
+    def no_seek(self, *a, **k):
+        raise av.error.PermissionError(1, "seek refused")
+
+    monkeypatch.setattr(_Counting, "seek", no_seek, raising=False)
+    summary = ingest(project, [video], config=cfg)
+    assert summary["sources"][0]["frames_reused"] == before
+    assert counts["encoded"] == 15 - before
+    assert snapshot(project) == want
+
+
+def test_crash_debris_is_never_registered(project, tmp_path: Path, monkeypatch) -> None:
+    video = make_video(tmp_path / "clip.mov", "mjpeg")
+    cfg = IngestConfig(video_every_n=1)
+    want = reference(tmp_path, video, cfg)
+    folder = interrupt(project, video, cfg, after=8, exc=KeyboardInterrupt)
+    written = sorted(folder.glob("*.jpg"))
+    before = len(written)
+    # What a killed process can leave: a temporary file of a frame being written, a log
+    # line cut in half, and (say after a power loss) a logged frame whose file is short.
+    tmp = folder / f".clip_f{before:07d}.jpg.x1y2z3.tmp"
+    tmp.write_bytes(written[0].read_bytes()[:100])
+    os.utime(tmp, (0, 0))
+    with open(folder / PARTIAL, "a", encoding="utf-8") as fh:
+        fh.write("[99, 9.9")
+    last = written[-1]
+    last.write_bytes(last.read_bytes()[:50])
+    counts = count_work(monkeypatch)
+    summary = ingest(project, [video], config=cfg)
+    assert summary["sources"][0]["frames_reused"] == before - 1
+    assert counts["encoded"] == N_FRAMES - before + 1
+    assert snapshot(project) == want
+    assert not tmp.exists()
+
+
+@pytest.mark.parametrize("how", ["rewritten", "same-size-and-mtime"])
+def test_video_changed_after_interrupt_starts_over(project, tmp_path: Path, monkeypatch,
+                                                   how: str) -> None:
+    video = make_video(tmp_path / "clip.mov", "mjpeg")
+    cfg = IngestConfig(video_every_n=2)
+    folder = interrupt(project, video, cfg, after=8)
+    assert list(folder.glob("*.jpg"))
+    if how == "rewritten":
+        make_video(video, "mjpeg", n=20, noise=True)
+    else:
+        st = os.stat(video)
+        make_video(video, "mjpeg", reverse=True)
+        assert os.stat(video).st_size == st.st_size
+        os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
+    want_rows, want_files = reference(tmp_path, video, cfg)
+    counts = count_work(monkeypatch)
+    summary = ingest(project, [video], config=cfg)
+    src = summary["sources"][0]
+    assert src["frames_reused"] == 0 and src["frames_extracted"] == len(want_rows)
+    assert counts["encoded"] == len(want_rows) and summary["added"] == len(want_rows)
+    got_rows, got_files = snapshot(project)
+    assert got_rows == want_rows
+    # Frames of the stale partial run past the new video's end stay on disk, unregistered
+    # (like any frame a changed video no longer produces); all others are the new frames.
+    assert {k: got_files[k] for k in want_files} == want_files
+    registered = {r[0] for r in got_rows}
+    for stale in set(got_files) - set(want_files):
+        assert f"media/{stale}" not in registered

@@ -2,17 +2,19 @@
 
 Frames go to ``<media_dir>/<stem>-<hash of the video path>/<stem>_f<index>.jpg``. After a
 complete extraction a small JSON marker records the video's size/mtime and the sampling
-settings, so re-ingesting an unchanged video rebuilds its candidates without decoding.
+settings, so re-ingesting an unchanged video rebuilds its candidates without decoding; an
+extraction that was cancelled or killed resumes after its last frame written (frame_log.py).
 Bad videos never raise: they become ``video_error`` issues.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from PIL import Image
 
 from ...fsutil import write_bytes_atomic, write_json_atomic
 from ..model import Candidate, Issue, Plan, SourceContext
+from . import frame_log
 
 MARKER = ".classkit-frames.json"
 MARKER_VERSION = 1
@@ -58,10 +61,21 @@ class _FpsPicker:
         self.k = math.floor((t - self.t0 + TIME_EPS) / self.step) + 1
         return True
 
+    def resume(self, t0: float, t_last: float) -> None:
+        """The state after taking a first frame at ``t0`` and, last, one at ``t_last``."""
+        self.t0 = t0
+        self.k = math.floor((t_last - t0 + TIME_EPS) / self.step) + 1
 
-def _picker(ctx: SourceContext) -> Callable[[int, float], bool]:
+
+def _picker(ctx: SourceContext, done: list[frame_log.Done]) -> Callable[[int, float], bool]:
+    """The frame picker, in the state it had after the frames ``done`` (the first is frame 0)."""
     n = ctx.config.video_every_n
-    return (lambda i, t: i % n == 0) if n > 0 else _FpsPicker(ctx.config.video_fps)
+    if n > 0:
+        return lambda i, t: i % n == 0
+    pick = _FpsPicker(ctx.config.video_fps)
+    if done:
+        pick.resume(done[0].t, done[-1].t)
+    return pick
 
 
 def _params(ctx: SourceContext) -> dict[str, Any]:
@@ -151,7 +165,12 @@ def plan_video(ctx: SourceContext, path: Path) -> Plan:
 
 def _extract(ctx: SourceContext, container: av.container.InputContainer, video: Path,
              folder: Path, ident: dict[str, Any]) -> Plan:
-    """Decode the first video stream, write the picked frames, then the marker if complete."""
+    """Decode the first video stream, write the picked frames, then the marker if complete.
+
+    Frames an interrupted run left (see :mod:`.frame_log`) are kept: decoding restarts at a
+    seek to the last of them, or, when that frame cannot be found again after the seek, from
+    the start without writing the frames done.
+    """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     rate = float(stream.average_rate) if stream.average_rate else None
@@ -163,27 +182,49 @@ def _extract(ctx: SourceContext, container: av.container.InputContainer, video: 
     if not expected and len(container.streams) == 1:
         expected = whole  # no other stream can make the container longer than the video
     total = expected or whole
-    pick, limit, quality = _picker(ctx), ctx.config.video_max_frames, ctx.config.frame_quality
+    limit, quality = ctx.config.video_max_frames, ctx.config.frame_quality
     msg = f"extracting frames from {video.name}"
     folder.mkdir(parents=True, exist_ok=True)
-    frames: list[list[Any]] = []
-    index, t, hit_max, error = -1, 0.0, False, ""
-    try:
-        for frame in container.decode(stream):
-            index += 1
-            if index % CHECK_EVERY == 0:
-                ctx.cancel.raise_if_cancelled()
-                ctx.progress(index, total, msg)
-            t = frame.time - start if frame.time is not None else index / (rate or 25.0)
-            if not pick(index, t):
-                continue
-            if len(frames) >= limit:
-                hit_max = True
-                break
-            write_bytes_atomic(frame_path(folder, video.stem, index), _jpeg(frame, quality))
-            frames.append([index, round(t, 3)])
-    except av.FFmpegError as exc:
-        error = f"decoding failed after {index + 1} frames (last at {t:.3f} s): {_error_text(exc)}"
+    frame_log.remove_stale_tmp(folder)
+    header = {**ident, "sample": frame_log.sample_hash(video, ident["size"])}
+    done = frame_log.load(folder, header, lambda i: frame_path(folder, video.stem, i))
+    pick = _picker(ctx, done)
+    frames: list[list[Any]] = [[d.index, round(d.t, 3)] for d in done]
+    skip: set[int] = set()
+    index, t, hit_max, error, written = -1, 0.0, False, "", 0
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(frame_log.FrameLog(folder, header, done))
+        try:
+            decoded_frames = _seek_past(container, stream, done[-1]) if done else None
+            if decoded_frames is not None:
+                index = done[-1].index
+            else:
+                if done:  # the seek missed: decode from the start, skip the frames done
+                    container = stack.enter_context(av.open(str(video)))
+                    stream = container.streams.video[0]
+                    stream.thread_type = "AUTO"
+                    pick, frames, skip = _picker(ctx, []), [], {d.index for d in done}
+                decoded_frames = container.decode(stream)
+            for frame in decoded_frames:
+                index += 1
+                if index % CHECK_EVERY == 0:
+                    ctx.cancel.raise_if_cancelled()
+                    ctx.progress(index, total, msg)
+                t = frame.time - start if frame.time is not None else index / (rate or 25.0)
+                if not pick(index, t):
+                    continue
+                if len(frames) >= limit:
+                    hit_max = True
+                    break
+                if index not in skip:
+                    data = _jpeg(frame, quality)
+                    write_bytes_atomic(frame_path(folder, video.stem, index), data)
+                    log.add(frame_log.Done(index, t, frame.pts, len(data)))
+                    written += 1
+                frames.append([index, round(t, 3)])
+        except av.FFmpegError as exc:
+            error = (f"decoding failed after {index + 1} frames (last at {t:.3f} s): "
+                     f"{_error_text(exc)}")
     decoded = index + 1
     if not error and not hit_max:
         if decoded == 0:
@@ -192,12 +233,34 @@ def _extract(ctx: SourceContext, container: av.container.InputContainer, video: 
             error = f"video ended after {decoded} of {expected} frames (truncated?)"
     ctx.progress(decoded if error or hit_max else max(decoded, total), total, msg)
     plan = _plan_from(video, folder, frames, rate)
-    plan.stats = {"frames_extracted": len(frames), "frames_reused": 0}
-    if error:
+    plan.stats = {"frames_extracted": written, "frames_reused": len(frames) - written}
+    if error:  # a rerun decodes from the start again (and reports the error again)
+        frame_log.discard(folder)
         plan.issues.append(Issue(str(video), "video_error", error))
         return plan
     if hit_max:
         plan.hints.append(_max_hint(video, limit))
     write_json_atomic(folder / MARKER, {**ident, "video": str(video), "fps": rate,
                                         "frames": frames, "hit_max": hit_max})
+    frame_log.discard(folder)
     return plan
+
+
+def _seek_past(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+               last: frame_log.Done) -> Iterator[av.VideoFrame] | None:
+    """The decoder positioned just after frame ``last``: seek to the keyframe before it,
+    then decode until its timestamp comes back. None when that fails (no timestamps, a
+    seek error, or the frame not met), the caller then decodes from the start."""
+    if last.pts is None:
+        return None
+    try:
+        container.seek(last.pts, stream=stream, backward=True, any_frame=False)
+        frames = container.decode(stream)
+        for frame in frames:
+            if frame.pts is None or frame.pts > last.pts:
+                return None
+            if frame.pts == last.pts:
+                return frames
+    except av.FFmpegError:
+        return None
+    return None
