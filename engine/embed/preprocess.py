@@ -27,12 +27,12 @@ import numpy as np
 from PIL import Image
 
 from ..ingest.probe import DECODE_ERRORS, HASH_PREFIX, decode_issue, os_issue
-from ..thumbs.render import _TRANSPOSE, BACKGROUND, _flatten, _normalize, _orientation
-from ..thumbs.render import _read_verified, open_image
+from ..thumbs.render import _TRANSPOSE, BACKGROUND, _flatten, _orientation, _read_verified
+from ..thumbs.render import load_normalized, open_image
 
 # Bump when anything below changes the pixels a model sees: stored embeddings made with an
 # older version are then never resumed or reused.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: 16-bit colour read at full precision, TIFF orientation once
 FILTER = Image.Resampling.BILINEAR
 REDUCING_GAP = 3.0  # box-reduce first only when far off (big PNG/TIFF): fast, no visible loss
 PAD_GREY = BACKGROUND  # letterbox padding, the same mid grey as behind transparent pixels
@@ -59,13 +59,12 @@ def load_image(source: str | io.BytesIO, size: int, resize: str, vetted: bool = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Corrupt EXIF" and similar: the pixels decode
         with open_image(source, vetted) as im:
-            orientation = _orientation(im)
             if im.format in ("JPEG", "MPO"):
                 # draft only shrinks by 1/2, 1/4, 1/8 while staying >= the request, so it
                 # kicks in exactly when the image is at least twice the target.
                 im.draft(im.mode, _draft_request(*im.size, size, resize))
-            im.load()
-            img = _normalize(im)
+            img = load_normalized(im, source, vetted)
+            orientation = _orientation(im)  # after loading: PNG's getexif() loads the pixels
             w, h = img.size
             if resize == "squash":
                 out = img.resize((size, size), FILTER, reducing_gap=REDUCING_GAP)

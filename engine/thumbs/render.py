@@ -22,6 +22,7 @@ from PIL import Image
 from ..ingest.probe import (DECODE_ERRORS, HASH_PREFIX, STREAM_HASH_ABOVE, decode_issue,
                             hash_bytes, hash_file, issue, os_issue)
 from ..ingest.probe import REASONS as INGEST_REASONS
+from . import highbit
 
 REASONS = {
     **INGEST_REASONS,
@@ -91,12 +92,11 @@ def render(source: str | io.BytesIO, size: int, vetted: bool = False) -> Image.I
 
 def _render(source: str | io.BytesIO, size: int, vetted: bool) -> Image.Image:
     with open_image(source, vetted) as im:
-        orientation = _orientation(im)
         target = fit_size(*im.size, size)
         if im.format in ("JPEG", "MPO") and target != im.size:
             im.draft(im.mode, target)
-        im.load()
-        small = _normalize(im)
+        small = load_normalized(im, source, vetted)
+        orientation = _orientation(im)  # after loading: PNG's getexif() loads the pixels
         if small.size != target:
             small = small.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
         elif small is im:
@@ -112,6 +112,22 @@ def _orientation(im: Image.Image) -> int:
         return int(value) if value in range(1, 9) else 1
     except Exception:  # a broken EXIF block must not reject a decodable image (as ingest)
         return 1
+
+
+def load_normalized(im: Image.Image, source: str | io.BytesIO, vetted: bool = False) -> Image.Image:
+    """Load ``im`` (opened from ``source``) and :func:`_normalize` it.
+
+    16-bit-per-channel colour, which Pillow cuts to its high bytes, is decoded a second
+    time for the low bytes and contrast-stretched (:mod:`.highbit`); when that cannot be
+    done the high bytes are kept. Every other image costs one mode/tile check.
+    """
+    wide = highbit.is_wide(im)  # before load(), which clears the tile descriptors
+    im.load()
+    if wide:
+        low = highbit.low_bytes(lambda: open_image(source, vetted), im)
+        if low is not None:
+            return highbit.stretch_wide(im, low)
+    return _normalize(im)
 
 
 def _normalize(im: Image.Image) -> Image.Image:
@@ -143,14 +159,12 @@ def _stretch_to_l(im: Image.Image) -> Image.Image:
     arr = np.asarray(im)
     if arr.ndim != 2:
         return im.convert("L")
-    step = max(1, int(np.sqrt(arr.size / 65536)))
+    step = highbit.sample_step(*arr.shape)
     sample = arr[::step, ::step].astype(np.float64)
     finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return Image.new("L", im.size, 0)
-    lo, hi = np.percentile(finite, [0.5, 99.5])
-    if hi <= lo:
-        hi = lo + 1.0
+    lo, hi = highbit.stretch_limits(finite)
     scaled = (np.nan_to_num(arr.astype(np.float32), nan=lo) - lo) * (255.0 / (hi - lo))
     return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
 

@@ -1,0 +1,124 @@
+"""16-bit-per-channel colour (48/64-bit PNG, 16-bit RGB(A) TIFF) read at full precision.
+
+Pillow holds colour at 8 bits per channel: decoding 16-bit RGB keeps each sample's high
+byte, so 12-bit camera data (0-4095) comes out as 0-15, nearly black. Pillow's decoders
+unpack samples only after decompression and un-filtering, so decoding the file a second
+time with the opposite byte order declared (``RGB;16B`` <-> ``RGB;16L``) yields the low
+bytes. High and low bytes together are the exact samples, for every compression and
+layout Pillow reads (PNG filters and interlacing, raw/LZW/deflate TIFF strips and tiles),
+with no decoder of our own. The samples are then contrast-stretched to 8 bits like
+16-bit grey: one percentile range for all three channels, so colours keep their balance.
+
+Where the low bytes cannot be read (a layout whose byte order Pillow fixes, such as
+planar TIFF through libtiff), callers keep Pillow's 8-bit image: the old behaviour.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile
+
+PERCENTILES = (0.5, 99.5)  # auto-contrast range, shared with 16-bit grey
+SAMPLE_PIXELS = 65536  # about this many pixels set the range
+_OPPOSITE = {"L": "B", "B": "L", "N": "B" if sys.byteorder == "little" else "L"}
+# Rawmodes whose unpacker takes one byte of each 16-bit sample, with an opposite-order twin.
+# Not RGBa (premultiplied: the unpacker divides by alpha) nor LA;16B (no twin).
+_WIDE_RAWMODES = frozenset(f"{base};16{order}" for base in ("RGB", "RGBA", "RGBX")
+                           for order in "LBN")
+_BLOCK = 1 << 20  # samples per block when mapping through the lookup table
+
+
+def _rawmode(tile: ImageFile._Tile) -> str | None:
+    """The rawmode of one tile descriptor: PNG gives it bare, TIFF as ``args[0]``."""
+    args = tile.args
+    if isinstance(args, str):
+        return args
+    if isinstance(args, tuple) and args and isinstance(args[0], str):
+        return args[0]
+    return None
+
+
+def is_wide(im: Image.Image) -> bool:
+    """Whether not-yet-loaded ``im`` is 16-bit colour whose low bytes can be read.
+
+    Mode and tile inspection only (microseconds): 8-bit images are never touched.
+    """
+    if im.mode not in ("RGB", "RGBA") or not im.tile:
+        return False
+    if im.format == "TIFF" and getattr(im, "tag_v2", {}).get(284, 1) != 1:
+        return False  # planar: libtiff unpacks each plane in native order, whatever we declare
+    return all(_rawmode(t) in _WIDE_RAWMODES for t in im.tile)
+
+
+def _swapped(tile: ImageFile._Tile) -> ImageFile._Tile:
+    """``tile`` with the opposite byte order declared, so its unpacker keeps the low bytes."""
+    raw = _rawmode(tile)
+    assert raw is not None
+    low = raw[:-1] + _OPPOSITE[raw[-1]]
+    args: Any = low if isinstance(tile.args, str) else (low, *tile.args[1:])
+    return tile._replace(args=args)
+
+
+def low_bytes(reopen: Callable[[], Image.Image], like: Image.Image) -> np.ndarray | None:
+    """Decode the image again, keeping each sample's low byte; None when that fails.
+
+    ``reopen`` opens the same file afresh; ``like`` is the loaded high-byte image. Any
+    failure here falls back to the high bytes (the image decoded once already), never
+    raising: a Pillow version whose decoders differ must not reject a readable image.
+    """
+    try:
+        with reopen() as other:
+            if other.mode != like.mode or other.size != like.size or not is_wide(other):
+                return None
+            other.tile = [_swapped(t) for t in other.tile]
+            other.load()
+            low = np.asarray(other)
+    except Exception:  # any failure means "no low bytes": see the docstring
+        return None
+    return low if low.shape == (like.height, like.width, len(like.mode)) else None
+
+
+def stretch_limits(values: np.ndarray) -> tuple[float, float]:
+    """The auto-contrast range of ``values`` (finite samples): low and high percentiles."""
+    lo, hi = np.percentile(values, PERCENTILES)
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def sample_step(height: int, width: int) -> int:
+    """Subsampling stride so that about SAMPLE_PIXELS pixels set the range."""
+    return max(1, int(np.sqrt(height * width / SAMPLE_PIXELS)))
+
+
+def stretch_wide(high: Image.Image, low: np.ndarray) -> Image.Image:
+    """8-bit RGB (RGBA when ``high`` has alpha) from the two byte halves, contrast-stretched.
+
+    One range for the three colour channels; alpha keeps its high byte (8 bits of opacity
+    are plenty). A 16-bit PNG colour key (``transparency``) is matched on the full samples.
+    """
+    hi8 = np.asarray(high)
+    h, w = hi8.shape[:2]
+    step = sample_step(h, w)
+    sample = (hi8[::step, ::step, :3].astype(np.uint16) << 8) | low[::step, ::step, :3]
+    lo, top = stretch_limits(sample.astype(np.float64))
+    lut = np.clip((np.arange(65536, dtype=np.float64) - lo) * (255.0 / (top - lo)), 0, 255)
+    lut = lut.astype(np.uint8)
+    key = high.info.get("transparency") if high.mode == "RGB" else None
+    keyed = isinstance(key, tuple) and len(key) == 3
+    out = np.empty((h, w, 4 if keyed else 3), np.uint8)
+    rows = max(1, _BLOCK // max(1, 3 * w))
+    for r in range(0, h, rows):
+        full = (hi8[r:r + rows, :, :3].astype(np.uint16) << 8) | low[r:r + rows, :, :3]
+        out[r:r + rows, :, :3] = lut[full]
+        if keyed:
+            out[r:r + rows, :, 3] = np.where((full == np.asarray(key)).all(axis=2), 0, 255)
+    if keyed:
+        return Image.fromarray(out, "RGBA")
+    rgb = Image.fromarray(out, "RGB")
+    if high.mode == "RGBA":
+        rgb.putalpha(high.getchannel("A"))
+    return rgb
