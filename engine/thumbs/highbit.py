@@ -1,4 +1,5 @@
-"""16-bit-per-channel colour (48/64-bit PNG, 16-bit RGB(A) TIFF) read at full precision.
+"""16-bit-per-channel colour (48/64-bit PNG, 16-bit RGB(A) TIFF) and 16-bit grey+alpha PNG
+read at full precision.
 
 Pillow holds colour at 8 bits per channel: decoding 16-bit RGB keeps each sample's high
 byte, so 12-bit camera data (0-4095) comes out as 0-15, nearly black. Pillow's decoders
@@ -25,9 +26,12 @@ PERCENTILES = (0.5, 99.5)  # auto-contrast range, shared with 16-bit grey
 SAMPLE_PIXELS = 65536  # about this many pixels set the range
 _OPPOSITE = {"L": "B", "B": "L", "N": "B" if sys.byteorder == "little" else "L"}
 # Rawmodes whose unpacker takes one byte of each 16-bit sample, with an opposite-order twin.
-# Not RGBa (premultiplied: the unpacker divides by alpha) nor LA;16B (no twin).
-_WIDE_RAWMODES = frozenset(f"{base};16{order}" for base in ("RGB", "RGBA", "RGBX")
-                           for order in "LBN")
+# Not RGBa (premultiplied: the unpacker divides by alpha). 16-bit grey+alpha PNG (mode RGBA,
+# rawmode LA;16B) has no twin, but plain RGBA has the same 4 bytes a pixel: it gives
+# L-high, L-low, A-high, A-low.
+_GREY_ALPHA = "LA;16B"
+_WIDE_RAWMODES = frozenset({_GREY_ALPHA} | {f"{base};16{order}" for base in ("RGB", "RGBA", "RGBX")
+                                            for order in "LBN"})
 _BLOCK = 1 << 20  # samples per block when mapping through the lookup table
 
 
@@ -57,7 +61,7 @@ def _swapped(tile: ImageFile._Tile) -> ImageFile._Tile:
     """``tile`` with the opposite byte order declared, so its unpacker keeps the low bytes."""
     raw = _rawmode(tile)
     assert raw is not None
-    low = raw[:-1] + _OPPOSITE[raw[-1]]
+    low = "RGBA" if raw == _GREY_ALPHA else raw[:-1] + _OPPOSITE[raw[-1]]
     args: Any = low if isinstance(tile.args, str) else (low, *tile.args[1:])
     return tile._replace(args=args)
 
@@ -73,9 +77,12 @@ def low_bytes(reopen: Callable[[], Image.Image], like: Image.Image) -> np.ndarra
         with reopen() as other:
             if other.mode != like.mode or other.size != like.size or not is_wide(other):
                 return None
+            grey_alpha = _rawmode(other.tile[0]) == _GREY_ALPHA
             other.tile = [_swapped(t) for t in other.tile]
             other.load()
             low = np.asarray(other)
+            if grey_alpha:  # L-high, L-low, A-high, A-low -> the layout of RGBA;16 low bytes
+                low = low[..., [1, 1, 1, 3]]
     except Exception:  # any failure means "no low bytes": see the docstring
         return None
     return low if low.shape == (like.height, like.width, len(like.mode)) else None

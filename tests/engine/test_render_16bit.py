@@ -27,13 +27,13 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def png16(arr: np.ndarray, sub_filter: bool = False, key: tuple[int, int, int] | None = None) -> bytes:
-    """A 48-bit (RGB) or 64-bit (RGBA) PNG of ``arr`` (h, w, 3|4) uint16; optional colour key."""
+    """A 32-bit (LA), 48-bit (RGB) or 64-bit (RGBA) PNG of ``arr`` (h, w, 2|3|4) uint16."""
     h, w, c = arr.shape
     rows = arr.astype(">u2").reshape(h, w * c).view(np.uint8)
     if sub_filter:  # filter type 1: each byte minus the one a pixel (2 * c bytes) before it
         rows = rows - np.concatenate([np.zeros((h, 2 * c), np.uint8), rows[:, :-2 * c]], axis=1)
     raw = np.concatenate([np.full((h, 1), int(sub_filter), np.uint8), rows], axis=1).tobytes()
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2 if c == 3 else 6, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, {2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
     trns = _chunk(b"tRNS", struct.pack(">HHH", *key)) if key else b""
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + trns
             + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
@@ -126,6 +126,19 @@ def test_alpha_and_colour_key() -> None:
     out = np.asarray(render(io.BytesIO(png16(keyed, key=(0, 0, 0))), 80)).astype(int)
     assert np.abs(out[30, 70] - 128).max() < 10  # black (the key) shows the background
     assert out[30, 30, 0] > 230 and out[30, 30, 1] < 25
+
+
+def test_grey_alpha() -> None:
+    """16-bit grey+alpha PNG (Pillow: RGBA from the high bytes): stretched grey, alpha kept."""
+    la = np.zeros((40, 40, 2), np.uint16)
+    la[..., 0] = np.linspace(0, 4095, 40).astype(np.uint16)[None, :]
+    la[:20, :, 1] = 65535  # top half opaque, bottom half transparent
+    with Image.open(io.BytesIO(png16(la))) as im:
+        assert im.mode == "RGBA" and highbit.is_wide(im)
+    out = np.asarray(render(io.BytesIO(png16(la)), 40)).astype(int)
+    assert out[5, 1].max() < 30 and out[5, -2].min() > 225  # dark to bright, not black
+    assert np.abs(out[5, :, 0] - out[5, :, 2]).max() <= 1 and (np.diff(out[5, :, 1]) >= -3).all()
+    assert np.abs(out[35] - 128).max() < 10  # transparent half: the background grey
 
 
 def test_exif_orientation_applied_once() -> None:
