@@ -110,7 +110,9 @@ def export_project(project: Project, fmt: str, out: Path, options: ExportOptions
                              sorted(tree.changed), files)
         if fmt in plan.TREE_FORMATS:
             manifest["exif_oriented"] = sorted(tree.oriented)
+            manifest["tiff_oriented"] = sorted(tree.tiff_oriented)
             manifest["rotated_upright"] = sorted(tree.rotated)
+            manifest["upright_skipped_16bit"] = sorted(tree.kept_16bit)
         data = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (tmp / MANIFEST).write_bytes(data.encode("utf-8"))
         cancel.raise_if_cancelled()
@@ -128,7 +130,16 @@ def export_project(project: Project, fmt: str, out: Path, options: ExportOptions
         warnings = [*warnings, f"{len(tree.oriented)} photo(s) are stored sideways with an EXIF "
                                f"orientation (listed in the manifest): ClassKit shows them upright, "
                                f"but loaders that ignore EXIF (torchvision's ImageFolder, plain PIL) "
-                               f"read them sideways; export with --upright to rotate their pixels"]
+                               f"read them sideways (or, for some TIFFs, scrambled); export with "
+                               f"--upright to rotate their pixels"]
+    if tree.tiff_oriented:
+        warnings = [*warnings, f"{len(tree.tiff_oriented)} TIFF(s) carry an orientation tag (listed in "
+                               f"the manifest): Pillow-based loaders apply it, readers that ignore it "
+                               f"(tifffile) read them sideways; export with --upright to rotate their pixels"]
+    if tree.kept_16bit:
+        warnings = [*warnings, f"{len(tree.kept_16bit)} 16-bit colour image(s) were left as stored, not "
+                               f"re-encoded upright: Pillow would cut them to 8 bits per channel "
+                               f"(listed in the manifest)"]
     if tree.rotated:
         warnings = [*warnings, f"{len(tree.rotated)} photo(s) with an EXIF orientation were re-encoded "
                                f"upright (listed in the manifest)"]

@@ -21,7 +21,7 @@ import xxhash
 from ..errors import ClassKitError
 from ..ingest.probe import HASH_PREFIX
 from ..jobs import CancelToken, ProgressFn
-from .orient import UPRIGHT_FORMATS, exif_orientation, write_upright
+from .orient import UPRIGHT_FORMATS, inspect_orientation, write_upright
 from .rows import COLUMNS
 
 LINK_MODES = ("copy", "hardlink", "symlink")
@@ -49,8 +49,10 @@ class TreeResult:
     files: list[dict[str, Any]] = field(default_factory=list)
     copied_instead: int = 0
     changed: list[int] = field(default_factory=list)
-    oriented: list[int] = field(default_factory=list)  # EXIF-oriented images written as stored
-    rotated: list[int] = field(default_factory=list)   # EXIF-oriented images written upright
+    oriented: list[int] = field(default_factory=list)  # as stored; Image.open(path) reads them wrong
+    tiff_oriented: list[int] = field(default_factory=list)  # as stored; Pillow applies their tag
+    rotated: list[int] = field(default_factory=list)   # oriented images written upright
+    kept_16bit: list[int] = field(default_factory=list)  # upright asked, 16-bit colour kept as stored
 
 
 def _read_hash(src: str, out: Any = None) -> tuple[str, int, str]:
@@ -92,8 +94,9 @@ def place_file(src: str, dst: Path, mode: str) -> tuple[str, int, str, bool]:
 def write_tree(root: Path, items: Sequence[FileItem], mode: str, progress: ProgressFn,
                cancel: CancelToken, upright: bool = False) -> TreeResult:
     """Place every item under ``root`` (folders made as needed), checking cancel per file.
-    ``upright`` (copy mode): photos with an EXIF orientation are re-encoded with it applied
-    (``orient.write_upright``); otherwise they are only listed in ``oriented``."""
+    ``upright`` (copy mode): images with an orientation tag are re-encoded with it applied
+    (``orient.write_upright``) except 16-bit colour; otherwise they are only listed in
+    ``oriented`` or ``tiff_oriented`` (see ``orient``'s docstring for which)."""
     result = TreeResult()
     made: set[str] = set()
     total = len(items)
@@ -104,16 +107,18 @@ def write_tree(root: Path, items: Sequence[FileItem], mode: str, progress: Progr
         if parent not in made:
             dst.parent.mkdir(parents=True, exist_ok=True)
             made.add(parent)
-        orientation, fmt = exif_orientation(item.source)
+        info = inspect_orientation(item.source)
         try:
-            if upright and orientation != 1 and fmt in UPRIGHT_FORMATS:
+            if upright and info.tag != 1 and info.fmt in UPRIGHT_FORMATS and not info.wide:
                 _sha, _size, content = _read_hash(item.source)
                 (sha, size), fallback = write_upright(item.source, dst), False
                 result.rotated.append(item.image_id)
             else:
                 sha, size, content, fallback = place_file(item.source, dst, mode)
-                if orientation != 1:
-                    result.oriented.append(item.image_id)
+                if info.tag != 1:
+                    (result.tiff_oriented if info.pillow_upright else result.oriented).append(item.image_id)
+                    if upright and info.wide:
+                        result.kept_16bit.append(item.image_id)
         except (OSError, ValueError) as exc:
             raise ClassKitError(f"cannot export image {item.image_id} ({item.source}) to {item.rel}: "
                                 f"{getattr(exc, 'strerror', None) or exc}") from exc
