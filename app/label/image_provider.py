@@ -17,6 +17,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QImage, QImageReader
 from PySide6.QtQuick import QQuickAsyncImageProvider, QQuickImageResponse, QQuickTextureFactory
 
+from ..provider_prime import prime, prime_cancel
+
 log = logging.getLogger(__name__)
 MAX_SIDE = 2048  # decode no larger than this (a screen's worth); keeps decode + upload quick
 LRU_SIZE = 16
@@ -129,6 +131,7 @@ class FullImageProvider(QQuickAsyncImageProvider):
         except ValueError:
             image_id = -1
         resp = _Response(load_async(image_id), requested)
+        prime_cancel(resp)  # Qt may cancel it later under its reader lock: see provider_prime
         self._live.add(resp)
         resp.destroyed.connect(lambda *_: self._live.discard(resp))
         if len(self._live) > 64:  # Qt destroyed them without our signal reaching us
@@ -140,3 +143,4 @@ def register(engine) -> None:  # noqa: ANN001 - QQmlEngine
     """Add the ``fullimage`` provider to ``engine`` (once)."""
     if engine.imageProvider("fullimage") is None:
         engine.addImageProvider("fullimage", FullImageProvider())
+        prime(engine, "fullimage", response=True)  # before any async load: see provider_prime

@@ -14,6 +14,7 @@ from .._pyside_fix import pin_none
 pin_none()  # also done by classkit.app itself; kept for direct imports
 
 from . import explorer_model, scatter_item  # noqa: E402,F401  (registers the QML types)
+from ..provider_prime import prime  # noqa: E402
 from .thumbs_provider import ThumbsProvider  # noqa: E402
 
 
@@ -21,6 +22,7 @@ def register_image_providers(engine: QQmlApplicationEngine | QQmlEngine) -> None
     """Add the ``thumbs`` provider (``image://thumbs/<image id>``) to ``engine``."""
     if engine.imageProvider("thumbs") is None:
         engine.addImageProvider("thumbs", ThumbsProvider())
+        prime(engine, "thumbs")  # before any async load: see provider_prime
 
 
 __all__ = ["pin_none", "register_image_providers"]
