@@ -88,7 +88,10 @@ def _embed_folder(work: Path, images: np.ndarray, name: str, model: str | None) 
 def prepare(pool: int = 20_000, test: int = 5_000, seed: int = 0, cache: Path = DEFAULT_CACHE,
             model: str | None = None, idx_dir: Path = IDX_DIR) -> dict[str, np.ndarray]:
     """The cached embedded dataset (built on first use)."""
-    key = f"pool{pool}-test{test}-seed{seed}-{model or 'default'}"
+    from classkit.engine.embed.spec import default_model_name
+
+    # keyed by the model's name, so a new default embedder gets its own cache
+    key = f"pool{pool}-test{test}-seed{seed}-{model or default_model_name()}"
     out = cache / f"{key}.npz"
     if out.is_file():
         with np.load(out) as z:
