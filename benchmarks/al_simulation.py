@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
 
+from classkit.engine.embed.spec import resolve_model  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
 from classkit.engine.labels.splits import check_fractions, order_keys, stratified_assign  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
@@ -84,7 +85,8 @@ class Sim:
         graph = knn_graph(X, k=20)
         self.typicality = np.asarray(graph.sims, np.float32).mean(1)
         self.neighbours = (np.asarray(graph.rows), np.asarray(graph.sims))
-        self.dup = near_duplicate_groups(graph)
+        # the default embedder's own near-duplicate cosine, as a project embedded with it uses
+        self.dup = near_duplicate_groups(graph, resolve_model(None).spec.near_duplicate_cosine)
         self.clusters, _ = over_cluster(X, random_state=seed)
         self.k = int(self.clusters.max()) + 1
         # seeded split order keys (the row index stands in for a content hash)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import _Config, _check_int
+from ..config import _check_float, _check_int, _Config
 from ..errors import ClassKitError, ConfigError
 
 RESIZE_MODES = ("squash", "center_crop", "letterbox")
@@ -37,6 +37,10 @@ class ModelSpec(_Config):
     # none: flatten each image's output | mean: average the token axis of (N, T, D) or the
     # spatial axes of a feature map ((N, C, H, W) for NCHW models) | cls: token 0 of (N, T, D)
     pooling: str = "none"
+    # Cosine at or above which two images count as near-duplicates. Each model spreads
+    # cosines differently (efficientnet-lite0's 0.97 is efficientnet-lite0-ms's 0.983:
+    # measured on re-encoded, resized and shifted copies, models/README.md).
+    near_duplicate_cosine: float = 0.97
     sha256: str = ""  # checked at load when set
     description: str = ""
     source: str = ""
@@ -63,6 +67,7 @@ class ModelSpec(_Config):
             object.__setattr__(self, key, [float(v) for v in value])
         if any(v <= 0 for v in self.std):
             raise ConfigError("std", "must be positive")
+        _check_float("near_duplicate_cosine", self.near_duplicate_cosine, 0.0, 1.0)
 
     def resolve_file(self, base: Path) -> Path:
         """The model file, relative paths taken from ``base`` (the spec's folder)."""
@@ -107,6 +112,20 @@ def default_model_name() -> str:
     if not refs:
         raise ClassKitError("no bundled embedder is installed (models/registry.json is empty)")
     return refs[0].spec.name
+
+
+def near_duplicate_cosine(manifest: dict[str, Any] | None) -> float:
+    """The near-duplicate cosine for the vectors an embedding manifest describes: its stored
+    spec's value, else that of the bundled model of the same name (versions embedded before
+    the field existed), else the spec default."""
+    manifest = manifest or {}
+    stored = (manifest.get("spec") or {}).get("near_duplicate_cosine")
+    if isinstance(stored, (int, float)) and not isinstance(stored, bool) and 0 <= stored <= 1:
+        return float(stored)
+    for ref in builtin_models():
+        if ref.spec.name == manifest.get("model"):
+            return ref.spec.near_duplicate_cosine
+    return ModelSpec.__dataclass_fields__["near_duplicate_cosine"].default
 
 
 def _sidecar(onnx: Path) -> Path | None:

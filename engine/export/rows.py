@@ -29,7 +29,6 @@ COLUMNS = ("id", "original_path", "exported_path", "content_hash", "label", "lab
            "round", "predicted", "confidence", "cluster", "dup_group", "duplicate_of")
 """Table columns, in order (CSV header, Parquet schema, ``index.csv`` of tree exports)."""
 PREDICTED = "predicted"
-DEDUP_THRESHOLD = 0.97
 
 
 @dataclass(frozen=True)
@@ -81,17 +80,17 @@ def snapshot_position(project: Project, snapshot: int | None) -> int:
     return snapshot
 
 
-def _dedup_groups(emb_version: str | None, emb_path: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def _dedup_groups(emb_path: Any, threshold: float) -> tuple[np.ndarray, np.ndarray] | None:
     """Near-duplicate groups when the current embeddings already have a kNN graph, else None."""
-    folder = None if emb_version is None else emb_path / "graph"
+    folder = None if emb_path is None else emb_path / "graph"
     if folder is None or not (folder / "graph.json").is_file():
         return None
     from ..similarity.dedup import near_duplicate_groups
     from ..similarity.graph import KnnGraph
 
     graph = KnnGraph.load(folder, mmap=True)  # as cached: never rebuilt from an export
-    cached = folder / f"dedup-{DEDUP_THRESHOLD:.4f}.npy"
-    groups = np.load(cached) if cached.is_file() else near_duplicate_groups(graph, DEDUP_THRESHOLD)
+    cached = folder / f"dedup-{threshold:.4f}.npy"
+    groups = np.load(cached) if cached.is_file() else near_duplicate_groups(graph, threshold)
     return np.asarray(graph.ids, np.int64), np.asarray(groups, np.int64)
 
 
@@ -128,11 +127,13 @@ def gather_rows(project: Project, options: ExportOptions) -> ExportRows:
     splits never change), so every exported labeled image has one. Predicted labels only
     ever go to ``train`` (their split column says so): unverified labels never evaluate.
     """
+    from ..embed.spec import near_duplicate_cosine
     from ..embed.store import current_embeddings
 
     position = snapshot_position(project, options.snapshot)
     emb = current_embeddings(project)
-    groups = _dedup_groups(emb.version if emb else None, emb.path if emb else None)
+    threshold = near_duplicate_cosine(emb.manifest if emb else None)
+    groups = _dedup_groups(emb.path if emb else None, threshold)
     assign_splits(project, seed=options.split_seed, groups=groups)
     pred = _predictions(project)
     clusters = _clusters(project)
@@ -142,7 +143,7 @@ def gather_rows(project: Project, options: ExportOptions) -> ExportRows:
         "train": pred.manifest.get("train_version") if pred else None,
         "predictions_embeddings": pred.manifest.get("embedding_version") if pred else None,
         "clusters": clusters[0] if clusters else None,
-        "near_duplicates": ({"embeddings": emb.version, "threshold": DEDUP_THRESHOLD}
+        "near_duplicates": ({"embeddings": emb.version, "threshold": threshold}
                             if groups is not None and emb else None)}
 
     rows = _labels_at(project, position)

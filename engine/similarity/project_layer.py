@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..embed.spec import near_duplicate_cosine
 from ..embed.store import EmbeddingSet, load_embeddings
 from ..errors import ClassKitError
 from ..fsutil import write_json_atomic
@@ -71,10 +72,14 @@ def ensure_graph(project: Project, k: int = GRAPH_K, rebuild: bool = False,
     return graph
 
 
-def duplicate_groups(project: Project, threshold: float = 0.97) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, group per id, -1 = none) of near-duplicates above ``threshold`` (cached)."""
+def duplicate_groups(project: Project, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, group per id, -1 = none) of near-duplicates at cosine >= ``threshold`` (cached);
+    None: the embedding model's own near-duplicate cosine (``ModelSpec.near_duplicate_cosine``)."""
     graph = ensure_graph(project)
-    path = load_embeddings(project).path / "graph" / f"dedup-{threshold:.4f}.npy"
+    emb = load_embeddings(project)
+    if threshold is None:
+        threshold = near_duplicate_cosine(emb.manifest)
+    path = emb.path / "graph" / f"dedup-{threshold:.4f}.npy"
     if path.is_file():
         return graph.ids, np.load(path)
     groups = near_duplicate_groups(graph, threshold)
