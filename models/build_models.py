@@ -1,6 +1,6 @@
 """Rebuild or verify the bundled ONNX embedders (models/*.onnx, registry.json, README.md).
 
-    python models/build_models.py            # rebuild both, verify, benchmark, update registry + cards
+    python models/build_models.py            # rebuild all, verify, benchmark, update registry + cards
     python models/build_models.py --check    # verify the committed files; writes nothing here
 
 Build-only dependencies (never needed at run time): torch, onnx, onnxruntime and the PyPI
@@ -26,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 try:  # run as a script (python models/build_models.py) or as a module
-    from . import build_efficientnet, build_squeezenet, onnx_passes
+    from . import build_efficientnet, build_efficientnet_ms, build_squeezenet, onnx_passes
 except ImportError:
     import build_efficientnet  # type: ignore[no-redef]
+    import build_efficientnet_ms  # type: ignore[no-redef]
     import build_squeezenet  # type: ignore[no-redef]
     import onnx_passes  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
-BUILDERS = (build_efficientnet, build_squeezenet)  # registry order: the first is the default
+# registry order: the first is the default
+BUILDERS = (build_efficientnet_ms, build_efficientnet, build_squeezenet)
 OPSET = 17
 ATOL = 1e-5
 BENCH_BATCH, BENCH_THREADS = 32, 2

@@ -15,9 +15,10 @@ from tests.conftest import make_image
 def test_models_lists_builtins_default_first(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_json(capsys, "models")
     names = [m["name"] for m in out["models"]]
-    assert names[:2] == ["efficientnet-lite0", "squeezenet1.1"]
-    assert out["default"] == "efficientnet-lite0"
-    assert {m["name"]: m["dim"] for m in out["models"]} == {"efficientnet-lite0": 1280,
+    assert names[:3] == ["efficientnet-lite0-ms", "efficientnet-lite0", "squeezenet1.1"]
+    assert out["default"] == "efficientnet-lite0-ms"
+    assert {m["name"]: m["dim"] for m in out["models"]} == {"efficientnet-lite0-ms": 1584,
+                                                            "efficientnet-lite0": 1280,
                                                             "squeezenet1.1": 512}
     assert run_json(capsys, "models", "--check", "squeezenet1.1")["ok"] is True
 

