@@ -218,8 +218,8 @@ def test_truncated_video_keeps_frames(project, tmp_path: Path, ext: str, options
     assert again["added"] == 0 and again["sources"][0]["frames_extracted"] == kept
 
 
-class _FailingContainer:
-    """Wraps a real input container; its decoder raises an FFmpeg error after 7 frames."""
+class _Wrapped:
+    """Wraps a real input container (a context manager); subclasses override ``decode``."""
 
     def __init__(self, real) -> None:
         self._real = real
@@ -232,6 +232,10 @@ class _FailingContainer:
 
     def __exit__(self, *exc) -> None:
         self._real.close()
+
+
+class _FailingContainer(_Wrapped):
+    """Its decoder raises an FFmpeg error after 7 frames."""
 
     def decode(self, stream):
         for i, frame in enumerate(self._real.decode(stream)):
@@ -274,22 +278,10 @@ def test_replaced_bad_video_resolves_its_issue(project, tmp_path: Path) -> None:
 PARTIAL = ".classkit-frames.partial"  # the progress log of an unfinished extraction
 
 
-class _Counting:
-    """Wraps a real input container; counts the frames its decoder yields (class-wide)."""
+class _Counting(_Wrapped):
+    """Counts the frames its decoder yields (class-wide)."""
 
     decoded = 0
-
-    def __init__(self, real) -> None:
-        self._real = real
-
-    def __getattr__(self, name: str):
-        return getattr(self._real, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._real.close()
 
     def decode(self, stream):
         for frame in self._real.decode(stream):
