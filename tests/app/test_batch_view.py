@@ -96,9 +96,9 @@ def _show(view: QQuickItem, qtbot) -> tuple[QQuickItem, QObject]:
 
 
 def _scroll(view: QQuickItem, lst: QQuickItem, y: float, qtbot) -> None:
-    """Scroll ``lst`` from QML's event loop. Setting contentY from Python would create delegates,
-    and start their thumbnails' async loads, while Python holds the GIL: that deadlocks against
-    the pixmap reader thread, which asks shiboken (and so the GIL) about the Python provider."""
+    """Scroll ``lst`` from QML's event loop, as user input does. (Setting contentY from Python
+    once deadlocked against the pixmap reader thread; app/provider_prime.py fixed that and
+    tests/app/test_provider_gil.py covers it.)"""
     win = view.window()
     win.setProperty("scrollTarget", lst)
     win.setProperty("scrollTo", y)
