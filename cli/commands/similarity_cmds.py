@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=20, help="neighbours per image in the graph (20)")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
     p.add_argument("--dedup", type=float, default=None, metavar="COS",
-                   help="near-duplicate threshold (cosine; default: the embedding model's own, "
-                        "0.983 for efficientnet-lite0-ms, 0.97 for efficientnet-lite0)")
+                   help="near-duplicate threshold (cosine; default: the embedding model's own "
+                        "near_duplicate_cosine, 0.97 for the bundled models)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
 

@@ -37,9 +37,9 @@ class ModelSpec(_Config):
     # none: flatten each image's output | mean: average the token axis of (N, T, D) or the
     # spatial axes of a feature map ((N, C, H, W) for NCHW models) | cls: token 0 of (N, T, D)
     pooling: str = "none"
-    # Cosine at or above which two images count as near-duplicates. Each model spreads
-    # cosines differently (efficientnet-lite0's 0.97 is efficientnet-lite0-ms's 0.983:
-    # measured on re-encoded, resized and shifted copies, models/README.md).
+    # Cosine at or above which two images count as near-duplicates (grouped: never labeled
+    # twice by the AL recipe, kept in one split). Each model spreads cosines differently
+    # (models/README.md: efficientnet-lite0's 0.97 is about efficientnet-lite0-ms's 0.983).
     near_duplicate_cosine: float = 0.97
     sha256: str = ""  # checked at load when set
     description: str = ""
