@@ -127,19 +127,25 @@ def test_multiscale_model_extends_the_head_features(sessions, refs):
         np.testing.assert_allclose(np.linalg.norm(ms[:, lo:hi], axis=1) * np.sqrt(3), 1.0, atol=1e-5)
 
 
-def test_near_duplicate_cosine_per_model(refs):
-    from classkit.engine.embed.spec import near_duplicate_cosine
+def test_near_duplicate_cosine_per_model(refs, monkeypatch):
+    import dataclasses
+
+    from classkit.engine.embed import spec as spec_mod
 
     assert refs["efficientnet-lite0-ms"].spec.near_duplicate_cosine == 0.97
     assert refs["efficientnet-lite0"].spec.near_duplicate_cosine == 0.97
+    ms = refs["efficientnet-lite0-ms"]
+    looser = dataclasses.replace(ms, spec=dataclasses.replace(ms.spec, near_duplicate_cosine=0.96))
+    monkeypatch.setattr(spec_mod, "builtin_models", lambda: [looser])
     # a version's stored spec wins; versions embedded before the field: the bundled model's
-    # value by name; unknown models: the default
-    assert near_duplicate_cosine({"model": "efficientnet-lite0-ms",
-                                  "spec": {"near_duplicate_cosine": 0.99}}) == 0.99
-    assert near_duplicate_cosine({"model": "efficientnet-lite0-ms", "spec": {}}) == 0.97
-    assert near_duplicate_cosine({"model": "my-dinov2", "spec": {}}) == 0.97
-    assert near_duplicate_cosine({"model": "efficientnet-lite0-ms", "spec": {"near_duplicate_cosine": True}}) == 0.97
-    assert near_duplicate_cosine(None) == 0.97
+    # value by name; unknown models (and a malformed stored value): the default
+    stored = {"model": "efficientnet-lite0-ms", "spec": {"near_duplicate_cosine": 0.99}}
+    assert spec_mod.near_duplicate_cosine(stored) == 0.99
+    assert spec_mod.near_duplicate_cosine({"model": "efficientnet-lite0-ms", "spec": {}}) == 0.96
+    bad = {"model": "efficientnet-lite0-ms", "spec": {"near_duplicate_cosine": True}}
+    assert spec_mod.near_duplicate_cosine(bad) == 0.96
+    assert spec_mod.near_duplicate_cosine({"model": "my-dinov2", "spec": {}}) == 0.97
+    assert spec_mod.near_duplicate_cosine(None) == 0.97
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
