@@ -34,6 +34,10 @@ def test_index_neighbors_dedup(shapes_project: Path, capsys: pytest.CaptureFixtu
     assert info["near_duplicate_groups"] >= 0 and info["graph_k"] == 20
     again = run_json(capsys, "index", str(shapes_project))  # cached: same answer
     assert again == info
+    assert info["near_duplicate_cosine"] == 0.97  # the embedding model's own (squeezenet1.1)
+    loose = run_json(capsys, "index", str(shapes_project), "--dedup", "0.5")
+    assert loose["near_duplicate_cosine"] == 0.5
+    assert loose["near_duplicate_images"] > info["near_duplicate_images"]
     out = run_json(capsys, "neighbors", str(shapes_project), "1", "-k", "8")
     assert out["query"]["id"] == 1 and out["query"]["label"] == "circle"
     assert out["query"]["path"].endswith("circle_000.jpg")
