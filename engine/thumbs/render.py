@@ -60,7 +60,7 @@ def open_image(source: str | io.BytesIO, vetted: bool = False) -> Image.Image:
     already been applied: a later stage must not refuse an image ingest accepted.
     """
     try:
-        return Image.open(source)
+        return _open(source)
     except Image.DecompressionBombError:
         if not vetted:
             raise
@@ -70,9 +70,21 @@ def open_image(source: str | io.BytesIO, vetted: bool = False) -> Image.Image:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            return Image.open(source)
+            return _open(source)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(source: str | io.BytesIO) -> Image.Image:
+    """``Image.open``, but a TIFF named by path is decoded from its bytes: Pillow (13)
+    memory-maps a single-strip raw TIFF and, with EXIF orientation 5-8, reads it at the
+    already-transposed size, scrambling the pixels; decoding from bytes is right."""
+    im = Image.open(source)
+    if isinstance(source, str) and im.format == "TIFF":
+        im.close()
+        with open(source, "rb") as fh:
+            return Image.open(io.BytesIO(fh.read()))
+    return im
 
 
 def render(source: str | io.BytesIO, size: int, vetted: bool = False) -> Image.Image:

@@ -1,6 +1,7 @@
 """The thumbnail cache: sizes, orientation, modes, sharing, lazy builds, the job, pruning."""
 from __future__ import annotations
 
+import io
 import os
 import threading
 from pathlib import Path
@@ -297,3 +298,26 @@ def test_prune_orphans_and_lru(project: Project, tmp_path: Path,
     assert all(p.exists() for p in keep_foreign)  # never touches files that are not ours
     # the cache is disposable: thumbnails come back on demand
     assert get_thumbnail(project, ids["0.jpg"]).is_file()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_oriented_raw_tiff_by_path_is_not_scrambled(tmp_path: Path, mode: str, orientation: int) -> None:
+    """Pillow 13 memory-maps a single-strip raw TIFF opened by path and, for orientations
+    5-8, reads it at the transposed size: thumbnails and model input must decode it as from
+    bytes (upright, pixels intact), for both the thumbnail and the embedding path."""
+    from classkit.engine.embed.preprocess import load_image
+    from classkit.engine.thumbs.render import render
+
+    a = (np.arange(40 * 60).reshape(40, 60) % 251).astype(np.uint8)
+    im = Image.fromarray(a, "L").convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.tif"
+    im.save(path, exif=exif)
+    data = path.read_bytes()
+    by_path, by_bytes = render(str(path), 256), render(io.BytesIO(data), 256)
+    assert by_path.size == (40, 60)
+    np.testing.assert_array_equal(np.asarray(by_path), np.asarray(by_bytes))
+    np.testing.assert_array_equal(load_image(str(path), 32, "squash"),
+                                  load_image(io.BytesIO(data), 32, "squash"))
