@@ -99,8 +99,10 @@ def exif_orientation(src: str) -> tuple[int, str]:
 
 
 def _pillow_sees_upright(src: str) -> bool:
-    """Whether a plain ``Image.open(path)`` decode of ``src`` equals the upright image."""
-    with open_image(src, vetted=True) as im:
+    """Whether a plain ``Image.open(path)`` decode of ``src`` equals the upright image.
+    Opened by path as loaders do, not with ``render.open_image`` (which decodes TIFFs from
+    bytes to avoid Pillow's scrambling memory map)."""
+    with Image.open(src) as im:
         im.load()
         seen = np.asarray(im)
     return np.array_equal(seen, np.asarray(_upright(src)[0]))
