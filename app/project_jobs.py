@@ -86,10 +86,14 @@ def thumbs_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[
 
 def embed_job(path: str, model: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
     from classkit.engine.embed.job import embed_project
-    from classkit.engine.embed.spec import resolve_model
+    from classkit.engine.embed.spec import model_for_project
+    from classkit.engine.embed.store import current_model_name
 
-    return _with_project(path, lambda p: embed_project(p, resolve_model(model or None),
-                                                       progress=progress, cancel=cancel))
+    def work(p: Project) -> dict[str, Any]:
+        ref, _hint = model_for_project(model or None, current_model_name(p))
+        return embed_project(p, ref, progress=progress, cancel=cancel)
+
+    return _with_project(path, work)
 
 
 def index_job(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:

@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("embed", help="compute image embeddings (a new version each run)")
     p.add_argument("project", type=Path)
-    p.add_argument("--model", help="built-in name (see `classkit models`), FILE.onnx with a "
-                                   "sidecar FILE.json spec, or a spec .json (default: the first built-in)")
+    p.add_argument("--model", help="built-in name (see `classkit models`), FILE.onnx with a sidecar "
+                                   "FILE.json spec, or a spec .json (default: the built-in model of the "
+                                   "project's current embeddings, else the first built-in)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--decode-workers", type=int, help="image decoding workers")
@@ -68,8 +69,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from classkit.engine.embed.job import embed_project
-    from classkit.engine.embed.spec import resolve_model
-    from classkit.engine.embed.store import list_embedding_versions, use_embeddings
+    from classkit.engine.embed.spec import model_for_project
+    from classkit.engine.embed.store import current_model_name, list_embedding_versions, use_embeddings
 
     with Project.open(args.project) as project:
         if args.use:
@@ -84,7 +85,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
                     say(f"{'*' if v['is_current'] else ' '} {v['version']}  {v['model']}  "
                         f"{v['count']} x {v['dim']} {v['dtype']}{failed}")
             return 0
-        ref = resolve_model(args.model)
+        ref, hint = model_for_project(args.model, current_model_name(project))
+        if hint and not args.json:
+            say(f"Note: {hint}.")
         progress = progress_for(args.json)
         try:
             summary = embed_project(project, ref, batch_size=args.batch_size, threads=args.threads,

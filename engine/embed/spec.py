@@ -114,6 +114,23 @@ def default_model_name() -> str:
     return refs[0].spec.name
 
 
+def model_for_project(requested: str | None, current: str | None) -> tuple[ModelRef, str | None]:
+    """The model a project embeds with, and a hint for the user (or None).
+
+    An explicit ``requested`` name or file wins. Otherwise a project keeps the bundled model
+    its current embeddings came from, so embedding newly added images never silently
+    re-embeds every image with another model (the default changed to efficientnet-lite0-ms);
+    a project without embeddings, or embedded with a user model, gets the default."""
+    if requested:
+        return resolve_model(requested), None
+    default = default_model_name()
+    if current and current != default and current in {r.spec.name for r in builtin_models()}:
+        return resolve_model(current), (
+            f"this project's embeddings come from {current}, so it keeps that model; the default "
+            f"is {default} (`--model {default}` re-embeds every image with it)")
+    return resolve_model(None), None
+
+
 def near_duplicate_cosine(manifest: dict[str, Any] | None) -> float:
     """The near-duplicate cosine for the vectors an embedding manifest describes: its stored
     spec's value, else that of the bundled model of the same name (versions embedded before

@@ -129,6 +129,14 @@ def current_embeddings(project: Project) -> EmbeddingSet | None:
     return load_embeddings(project)
 
 
+def current_model_name(project: Project) -> str | None:
+    """The model of the current embedding version (from its manifest; None without one)."""
+    for v in list_embedding_versions(project):
+        if v["is_current"]:
+            return v.get("model")
+    return None
+
+
 def list_embedding_versions(project: Project) -> list[dict[str, Any]]:
     """Finished versions, oldest first: version, created_at, is_current, model, dim, count..."""
     out = []

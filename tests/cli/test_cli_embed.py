@@ -56,3 +56,30 @@ def test_embed_versions_and_switch(tmp_path: Path, capsys: pytest.CaptureFixture
     assert vectors.shape == (6, 512)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert main(["embed", str(proj), "--use", "nope"]) == 1
+
+
+def test_embed_keeps_the_projects_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain `embed` on a project embedded with another built-in model keeps that model (new
+    images never trigger a silent re-embedding with a new default) and says so; --model
+    switches; a project without embeddings gets the default."""
+    for i in range(4):
+        make_image(tmp_path / "imgs" / f"{i}.jpg", size=(60, 50), seed=i)
+    proj = tmp_path / "p"
+    main(["init", str(proj)])
+    main(["ingest", str(proj), str(tmp_path / "imgs")])
+    capsys.readouterr()
+    assert run_json(capsys, "embed", str(proj), "--model", "squeezenet1.1")["dim"] == 512
+    make_image(tmp_path / "imgs" / "new.jpg", size=(60, 50), seed=9)
+    main(["ingest", str(proj), str(tmp_path / "imgs")])
+    capsys.readouterr()
+    assert main(["embed", str(proj)]) == 0
+    out = capsys.readouterr().out
+    assert "keeps that model" in out and "--model efficientnet-lite0-ms" in out
+    listed = run_json(capsys, "embed", str(proj), "--list")["versions"]
+    assert listed[-1]["model"] == "squeezenet1.1" and listed[-1]["count"] == 5
+    assert run_json(capsys, "embed", str(proj), "--model", "efficientnet-lite0-ms")["dim"] == 1584
+    fresh = tmp_path / "fresh"
+    main(["init", str(fresh)])
+    main(["ingest", str(fresh), str(tmp_path / "imgs")])
+    capsys.readouterr()
+    assert run_json(capsys, "embed", str(fresh))["dim"] == 1584
