@@ -16,6 +16,7 @@ from ..config import _check_float, _check_int, _Config
 from ..errors import ClassKitError, ConfigError
 
 RESIZE_MODES = ("squash", "center_crop", "letterbox")
+NEAR_DUPLICATE_COSINE = 0.97  # default near-duplicate cosine (similarity.dedup uses it too)
 POOLING = ("none", "mean", "cls")
 
 
@@ -40,7 +41,7 @@ class ModelSpec(_Config):
     # Cosine at or above which two images count as near-duplicates (grouped: never labeled
     # twice by the AL recipe, kept in one split). Each model spreads cosines differently
     # (models/README.md: efficientnet-lite0's 0.97 is about efficientnet-lite0-ms's 0.983).
-    near_duplicate_cosine: float = 0.97
+    near_duplicate_cosine: float = NEAR_DUPLICATE_COSINE
     sha256: str = ""  # checked at load when set
     description: str = ""
     source: str = ""
@@ -142,7 +143,7 @@ def near_duplicate_cosine(manifest: dict[str, Any] | None) -> float:
     for ref in builtin_models():
         if ref.spec.name == manifest.get("model"):
             return ref.spec.near_duplicate_cosine
-    return ModelSpec.__dataclass_fields__["near_duplicate_cosine"].default
+    return NEAR_DUPLICATE_COSINE
 
 
 def _sidecar(onnx: Path) -> Path | None:

@@ -15,10 +15,9 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..embed.spec import NEAR_DUPLICATE_COSINE as DEFAULT_THRESHOLD
 from ..errors import ClassKitError
 from .graph import KnnGraph
-
-DEFAULT_THRESHOLD = 0.97
 
 
 def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
