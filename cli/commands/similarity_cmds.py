@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from classkit.engine.embed.spec import near_duplicate_cosine
-    from classkit.engine.embed.store import load_embeddings
+    from classkit.engine.embed.store import current_manifest
     from classkit.engine.similarity.project_layer import (duplicate_groups, ensure_graph,
                                                           ensure_index)
 
@@ -60,9 +60,9 @@ def cmd_index(args: argparse.Namespace) -> int:
             graph = ensure_graph(project, args.k, args.rebuild, progress)
         finally:
             close_progress(progress)
-        _, groups = duplicate_groups(project, args.dedup)
         threshold = args.dedup if args.dedup is not None else near_duplicate_cosine(
-            load_embeddings(project).manifest)
+            current_manifest(project))
+        _, groups = duplicate_groups(project, threshold)
     n_groups = int(groups.max() + 1) if groups.size and groups.max() >= 0 else 0
     info = {"backend": index.backend, "count": index.n, "dim": index.dim, "params": index.params,
             "graph_k": graph.k, "near_duplicate_cosine": threshold, "near_duplicate_groups": n_groups,

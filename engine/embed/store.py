@@ -129,12 +129,15 @@ def current_embeddings(project: Project) -> EmbeddingSet | None:
     return load_embeddings(project)
 
 
+def current_manifest(project: Project) -> dict[str, Any] | None:
+    """The current embedding version's manifest (no arrays read); None without one."""
+    folder = project.current_artifact(STAGE)
+    return None if folder is None else read_manifest(folder)
+
+
 def current_model_name(project: Project) -> str | None:
     """The model of the current embedding version (from its manifest; None without one)."""
-    for v in list_embedding_versions(project):
-        if v["is_current"]:
-            return v.get("model")
-    return None
+    return (current_manifest(project) or {}).get("model")
 
 
 def list_embedding_versions(project: Project) -> list[dict[str, Any]]:
