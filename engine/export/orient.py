@@ -111,12 +111,11 @@ def _pillow_sees_upright(src: str) -> bool:
 def _upright(src: str) -> tuple[Image.Image, str, bytes | None]:
     """(upright image, format, ICC profile) of ``src``, orientation applied exactly once.
 
-    Decoded from memory, not by path: Pillow memory-maps some uncompressed TIFFs opened by
-    path and scrambles them when their tag turns them (module docstring).
+    ``render.open_image`` decodes a TIFF from its bytes, never memory-mapped: Pillow maps some
+    uncompressed TIFFs opened by path and scrambles them when their tag turns them (module
+    docstring).
     """
-    with open(src, "rb") as fh:
-        data = io.BytesIO(fh.read())
-    with open_image(data, vetted=True) as im:
+    with open_image(src, vetted=True) as im:
         fmt, icc = im.format or "", im.info.get("icc_profile")
         # exif_transpose loads first, then applies what is left: nothing for a TIFF, whose tag
         # Pillow applied while loading; it also drops the tag from EXIF and XMP
