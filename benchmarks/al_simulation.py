@@ -8,7 +8,11 @@ after each batch the labeler reveals the true labels, and a head is trained exac
 splits, early stopping and temperature on val, out-of-fold label-error suspects) and
 scored on the test set. Training is semi-supervised as in ``classkit train`` (labels spread
 over the pool's kNN graph, combined with the calibrated head, as weighted pseudo-labels);
-``--no-semi`` measures ``classkit train --no-semi``. Strategies, side by side in one process:
+``--no-semi`` measures ``classkit train --no-semi``. Predictions are neighbour-smoothed as
+``classkit train`` does (auto: kept when the calibrated val NLL is not worse): the pool's
+through its own kNN graph (what selection sees), the held-out test images through their 10
+nearest pool images (``--smoothing off`` measures the head alone). Strategies, side by side
+in one process:
 
   default             the shipped recipe (select_batch with DEFAULT_WEIGHTS and its caps)
   random              seeded uniform sampling
@@ -43,6 +47,9 @@ from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
 
 from classkit.engine.embed.spec import resolve_model  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
+from classkit.engine.learn.smooth import K as SMOOTH_K  # noqa: E402
+from classkit.engine.learn.smooth import (neighbour_vote, reference_probs,  # noqa: E402
+                                          smooth_probs)
 from classkit.engine.labels.splits import check_fractions, order_keys, stratified_assign  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
 from classkit.engine.select.context import SelectionContext  # noqa: E402
@@ -79,10 +86,12 @@ def sim_splits(y_known: np.ndarray, split: np.ndarray, keys: np.ndarray,
 class Sim:
     """Shared, label-independent structure of the pool, computed once."""
 
-    def __init__(self, X: np.ndarray, seed: int) -> None:
+    def __init__(self, X: np.ndarray, seed: int, X_test: np.ndarray | None = None) -> None:
         t0 = time.perf_counter()
         self.X = X
         graph = knn_graph(X, k=20)
+        # each test image's nearest pool images, for smoothing its prediction
+        self.test_neighbours = None if X_test is None else test_neighbours(X_test, X, SMOOTH_K)
         self.typicality = np.asarray(graph.sims, np.float32).mean(1)
         self.neighbours = (np.asarray(graph.rows), np.asarray(graph.sims))
         # the default embedder's own near-duplicate cosine, as a project embedded with it uses
@@ -105,6 +114,34 @@ class Sim:
         return SelectionContext(X=self.X, y=y, probs=probs, clusters=self.clusters,
                                 typicality=self.typicality, dup_group=self.dup, suspects=suspects,
                                 suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
+
+
+def test_neighbours(X_test: np.ndarray, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of ``X`` (cosine) for each row of ``X_test``, exact."""
+    rows = np.empty((len(X_test), k), np.int64)
+    sims = np.empty((len(X_test), k), np.float32)
+    for lo in range(0, len(X_test), 1024):
+        S = X_test[lo:lo + 1024] @ X.T
+        top = np.argpartition(-S, k, axis=1)[:, :k]
+        s = np.take_along_axis(S, top, 1)
+        order = np.argsort(-s, axis=1)
+        rows[lo:lo + 1024] = np.take_along_axis(top, order, 1)
+        sims[lo:lo + 1024] = np.take_along_axis(s, order, 1)
+    return rows, sims
+
+
+def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool and test probabilities as ``classkit train`` would give them: smoothed by the
+    neighbours' vote (known labels as one-hot) when the round decided so."""
+    probs = predict_proba(fit.head, sim.X, fit.temperature)
+    test_probs = predict_proba(fit.head, X_test, fit.temperature)
+    info = fit.smoothing
+    if info is not None and info["used"]:
+        ref = reference_probs(probs, y, y >= 0)
+        t, beta = info["temperature"], info["beta"]
+        test_probs = smooth_probs(test_probs, neighbour_vote(ref, *sim.test_neighbours), t, beta)
+        probs = smooth_probs(probs, neighbour_vote(ref, *sim.neighbours), t, beta)
+    return probs, test_probs
 
 
 def pick(strategy: str, ctx: SelectionContext, batch: int, round_no: int) -> np.ndarray:
@@ -140,26 +177,30 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
             continue
         t1 = time.perf_counter()
         fit = fit_round(sim.X, y, split, CLASSES, config=config, folds=args.folds, seed=seed,
-                        neighbours=None if args.no_semi else sim.neighbours)
-        probs = predict_proba(fit.head, sim.X, fit.temperature)
-        test_probs = predict_proba(fit.head, X_test, fit.temperature)
+                        neighbours=None if args.no_semi else sim.neighbours, graph=sim.neighbours,
+                        smoothing=args.smoothing)
+        probs, test_probs = predict_sim(fit, sim, y, X_test)
         acc = float((test_probs.argmax(1) == y_test).mean())
         rec = {"bench": "al_simulation", "case": "round", "strategy": strategy, "seed": seed,
                "labels": int((y >= 0).sum()), "new": int(len(new)), "test_accuracy": round(acc, 4),
                "temperature": round(fit.temperature, 3), "select_s": round(t_sel, 3),
                "pseudo_rows": int(fit.metrics.get("semi", {}).get("pseudo_rows", 0)),
+               "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"]),
                "train_s": round(time.perf_counter() - t1, 3)}
         emit(**rec)
         curve.append(rec)
     return curve
 
 
-def reference_accuracy(X: np.ndarray, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+def reference_accuracy(sim: Sim, y_pool: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
                        args: argparse.Namespace, seed: int) -> float:
+    """Test accuracy of ``classkit train`` with the whole pool labeled (semi-supervision has
+    nothing left to spread; smoothing decided on val as in every round)."""
     split = sim_splits(y_pool, np.full(len(y_pool), -1, np.int64),
                        order_keys([str(i) for i in range(len(y_pool))], seed))
-    fit = fit_round(X, y_pool, split, CLASSES, config=HeadConfig(kind=args.head, seed=seed), folds=0)
-    return float((predict_proba(fit.head, X_test, fit.temperature).argmax(1) == y_test).mean())
+    fit = fit_round(sim.X, y_pool, split, CLASSES, config=HeadConfig(kind=args.head, seed=seed), folds=0,
+                    graph=sim.neighbours, smoothing=args.smoothing)
+    return float((predict_sim(fit, sim, y_pool, X_test)[1].argmax(1) == y_test).mean())
 
 
 def labels_to_reach(curve: list[dict[str, Any]], target: float) -> int | None:
@@ -206,6 +247,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--no-semi", action="store_true",
                     help="labeled rows only, no label spreading (`classkit train --no-semi`)")
+    ap.add_argument("--smoothing", choices=("auto", "on", "off"), default="auto",
+                    help="neighbour smoothing of predictions, as `classkit train --smoothing`")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -216,8 +259,8 @@ def main() -> None:
     curves: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
     refs = []
     for seed in range(args.seeds):
-        sim = Sim(X, seed)
-        refs.append(reference_accuracy(X, y_pool, X_test, y_test, args, seed))
+        sim = Sim(X, seed, X_test)
+        refs.append(reference_accuracy(sim, y_pool, X_test, y_test, args, seed))
         emit(bench="al_simulation", case="setup", seed=seed, pool=len(X), test=len(X_test),
              dim=int(X.shape[1]), clusters=sim.k, structure_s=sim.seconds,
              full_pool_accuracy=round(refs[-1], 4))

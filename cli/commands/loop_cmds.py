@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--semi", action=argparse.BooleanOptionalAction, default=None,
                    help="also learn from unlabeled images via labels spread over the kNN graph "
                         "(default: auto, on while fewer than 10,000 images are labeled)")
+    p.add_argument("--smoothing", choices=("auto", "on", "off"), default="auto",
+                   help="neighbour smoothing: each prediction also weighs what its nearest "
+                        "neighbours in the kNN graph are labeled or predicted (auto: kept when it "
+                        "does not make the calibrated val NLL worse)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -85,13 +89,14 @@ def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from classkit.engine.learn.smooth import smoothing_line
     from classkit.engine.loop.rounds import train_round
 
     if args.weight_decay is not None and not 0.0 <= args.weight_decay <= 100.0:
         raise ClassKitError(f"--weight-decay: must be between 0 and 100, got {args.weight_decay:g}")
     out = _with_progress(args, lambda p, prog: train_round(
         p, head=args.head, seed=args.seed, folds=args.folds, early_stopping=args.early_stopping,
-        semi=args.semi, progress=prog,
+        semi=args.semi, smoothing=args.smoothing, progress=prog,
         overrides=None if args.weight_decay is None else {"weight_decay": args.weight_decay}))
     if args.json:
         emit_json(out)
@@ -110,6 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"  calibration skipped: {cal.get('skipped', '')}")
     if "semi" in m:
         say(f"  semi-supervised: {m['semi'].get('pseudo_rows', 0)} pseudo-labeled unlabeled images")
+    if "smoothing" in m:
+        say("  " + smoothing_line(m["smoothing"]))
     if "suspects" in m:
         say(f"  label-error suspects: {m['suspects']}")
     sig = out["signals"]

@@ -17,6 +17,13 @@ graph, on the labeled rows plus weighted pseudo-labeled unlabeled rows
 (:mod:`..learn.semi`); the second one is kept, calibrated and scored on val. Without an
 honest val set there is no calibrated head yet, and the spread labels alone are used.
 ``metrics["semi"]``: pseudo-labeled rows, the prior used, the plain head's val accuracy.
+
+Neighbour smoothing (``graph``: the same kind of neighbours; :mod:`..learn.smooth`): the
+train-only head's val predictions are smoothed with a neighbour vote built from the train
+labels, a second temperature is fitted on them, and ``smoothing`` decides (``auto``: when
+the calibrated val NLL is not worse). ``RoundFit.smoothing`` holds the decision; test
+metrics then score the smoothed predictions (vote from train + val labels), and
+:func:`..loop.predictions.write_predictions` applies it to every image.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from ..learn.heads import Head, HeadConfig, predict_proba
 from ..learn.metrics import classification_metrics
 from ..learn.oof import label_error_scores, out_of_fold_proba
 from ..learn.semi import pseudo_labels, spreading_matrix
+from ..learn.smooth import decide, reference_probs, smooth_probs, vote_for, without_val
 
 MIN_VAL = 10  # labeled val rows needed for early stopping and temperature scaling
 MIN_OOF = 20  # labeled rows needed for out-of-fold label-error suspects
@@ -51,6 +59,7 @@ class RoundFit:
     suspect_scores: np.ndarray | None = None
     suspect_mask: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    smoothing: dict[str, Any] | None = None  # learn.smooth.decide's result (``used``...)
 
 
 def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -61,7 +70,9 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
               config: HeadConfig | None = None, folds: int = 5, seed: int = 0,
               refit: bool = True, early_stopping: bool = False, progress: ProgressFn = no_progress,
               cancel: CancelToken | None = None,
-              neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> RoundFit:
+              neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+              graph: tuple[np.ndarray, np.ndarray] | None = None,
+              smoothing: str = "auto") -> RoundFit:
     """Train, calibrate and evaluate a head on the labeled rows of ``X``.
 
     ``y``: class index per row, negative = no class label (only -1, unlabeled, may be
@@ -72,7 +83,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     measured worse on small, actively-picked val sets). ``refit``: the final head is then
     trained on train + val with the same settings and keeps that temperature.
     ``neighbours`` (rows, similarities), aligned with ``X``: semi-supervised heads (see the
-    module docstring); None trains on the labeled rows only."""
+    module docstring); None trains on the labeled rows only. ``graph`` (same form):
+    neighbour smoothing of the predictions, ``smoothing`` auto/on/off (module docstring)."""
     cancel = cancel or CancelToken()
     config = config or HeadConfig(seed=seed)
     y = np.asarray(y, np.int64)
@@ -102,6 +114,19 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     unlabeled = np.flatnonzero(y == -1)  # unsure/junk/skip (-2) are never pseudo-labeled
     semi = S is not None and unlabeled.size > 0
     semi_info: dict[str, Any] = {}
+    smooth_info: dict[str, Any] | None = None
+    if graph is not None:
+        if len(graph[0]) != X.shape[0]:
+            raise ClassKitError("graph must have one row per embedding row")
+        if not use_val:  # no honest decision or temperature: only a forced "on" smooths
+            smooth_info = without_val(smoothing, f"fewer than {MIN_VAL} labeled val images")
+
+    def _reference(h: Head, t: float, known: np.ndarray) -> Any:
+        """ref(rows) for learn.smooth.vote_for: labels of ``known`` rows, ``h`` elsewhere."""
+        known_mask = np.zeros(len(y), bool)
+        known_mask[known] = True
+        return lambda rows: reference_probs(predict_proba(h, _rows(X, rows), t), y[rows],
+                                            known_mask[rows])
 
     def plain_head(rows: np.ndarray, stop: tuple = (None, None)) -> Head:
         return Head(config).fit(_rows(X, rows), y[rows], *stop, n_classes=n_classes,
@@ -137,8 +162,15 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
             calib = calibrate(val_logits, y[va])
             timings["semi_s"] = round(time.perf_counter() - t1, 3)
         temperature = float(calib["temperature"])
-        val_pred = softmax(val_logits, temperature).argmax(1)
-        metrics["val"] = classification_metrics(y[va], val_pred, class_names)
+        val_probs = softmax(val_logits, temperature)
+        if graph is not None and smoothing != "off":
+            t1 = time.perf_counter()
+            vote = vote_for(va, *graph, ref=_reference(head, temperature, tr))
+            smooth_info = decide(val_probs, vote, y[va], smoothing)
+            if smooth_info["used"]:
+                val_probs = smooth_probs(val_probs, vote, smooth_info["temperature"])
+            timings["smooth_s"] = round(time.perf_counter() - t1, 3)
+        metrics["val"] = classification_metrics(y[va], val_probs.argmax(1), class_names)
     else:
         temperature = 1.0
         calib = {"temperature": 1.0, "skipped": f"fewer than {MIN_VAL} labeled val images"}
@@ -156,12 +188,17 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         metrics["final_rows"] = int(len(both))
     if semi:
         metrics["semi"] = semi_info
+    if smooth_info is not None:
+        metrics["smoothing"] = smooth_info
     if len(te):
         te_probs = predict_proba(head, _rows(X, te), temperature)
+        if smooth_info is not None and smooth_info["used"]:
+            vote = vote_for(te, *graph, ref=_reference(head, temperature, np.sort(np.concatenate([tr, va]))))
+            te_probs = smooth_probs(te_probs, vote, smooth_info["temperature"])
         metrics["test"] = classification_metrics(y[te], te_probs.argmax(1), class_names)
         calib["test_after"] = calibration_report(te_probs, y[te])
     cancel.raise_if_cancelled()
-    fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings)
+    fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings, smoothing=smooth_info)
     train_like = np.sort(np.concatenate([tr, va]))
     if folds > 1 and len(train_like) >= MIN_OOF:
         t1 = time.perf_counter()

@@ -56,8 +56,15 @@ class Predictions:
 def write_predictions(project: Project, head: Head, temperature: float, X: np.ndarray,
                       ids: np.ndarray, classes: list[str], meta: dict[str, Any],
                       progress: ProgressFn = no_progress,
-                      cancel: CancelToken | None = None) -> tuple[str, Path]:
-    """Predict every row of ``X`` and save a new predictions version (made current)."""
+                      cancel: CancelToken | None = None,
+                      smoothing: dict[str, Any] | None = None,
+                      graph: tuple[np.ndarray, np.ndarray] | None = None,
+                      y: np.ndarray | None = None) -> tuple[str, Path]:
+    """Predict every row of ``X`` and save a new predictions version (made current).
+
+    With ``smoothing`` (a ``learn.smooth.decide`` result whose ``used`` is true), ``graph``
+    (each row's neighbours) and ``y`` (class per row, negative = none), the head's
+    probabilities are smoothed by the neighbours' vote, known labels counting as one-hot."""
     from ..learn.heads import predict_proba
 
     cancel = cancel or CancelToken()
@@ -71,14 +78,34 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
         cancel.raise_if_cancelled()
         probs[lo:lo + CHUNK] = predict_proba(head, np.asarray(X[lo:lo + CHUNK], np.float32), temperature)
         progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")
+    if smoothing is not None and smoothing.get("used"):
+        if graph is None or y is None:
+            raise ClassKitError("smoothed predictions need the kNN graph and the labels")
+        _smooth_in_place(probs, smoothing, graph, np.asarray(y), cancel)
     probs.flush()
     del probs
     (folder / "probs.tmp.npy").replace(folder / "probs.npy")
     np.save(folder / "ids.npy", ids)
-    manifest = {**meta, "classes": classes, "temperature": temperature, "count": int(len(ids))}
+    manifest = {**meta, "classes": classes, "temperature": temperature, "count": int(len(ids)),
+                "smoothing": smoothing if smoothing is not None and smoothing.get("used") else None}
     write_json_atomic(folder / "manifest.json", manifest)
     project.register_artifact(STAGE, version, {k: v for k, v in manifest.items() if k != "classes"})
     return version, folder
+
+
+def _smooth_in_place(probs: np.ndarray, smoothing: dict[str, Any],
+                     graph: tuple[np.ndarray, np.ndarray], y: np.ndarray, cancel: CancelToken) -> None:
+    """Replace the head's probabilities by the smoothed ones (the vote reads the head's)."""
+    from ..learn.smooth import neighbour_vote, reference_probs, smooth_probs
+
+    ref = reference_probs(probs, y, y >= 0)
+    cancel.raise_if_cancelled()
+    vote = neighbour_vote(ref, *graph, k=int(smoothing["k"]), power=float(smoothing["power"]))
+    del ref
+    for lo in range(0, len(probs), CHUNK):
+        cancel.raise_if_cancelled()
+        probs[lo:lo + CHUNK] = smooth_probs(probs[lo:lo + CHUNK], vote[lo:lo + CHUNK],
+                                            float(smoothing["temperature"]), float(smoothing["beta"]))
 
 
 def load_predictions(project: Project, version: str | None = None) -> Predictions:

@@ -41,12 +41,14 @@ def _macro_f1(metrics: dict[str, Any]) -> float | None:
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
                 overrides: dict[str, Any] | None = None, early_stopping: bool = False,
-                semi: bool | None = None, progress: ProgressFn = no_progress,
+                semi: bool | None = None, smoothing: str = "auto", progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> dict[str, Any]:
     """Train the next round; returns its ledger entry (round number, versions, metrics...).
     ``semi``: also learn from the unlabeled images through labels spread over the project's
     kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py); None (auto)
-    does so while fewer than :data:`SEMI_AUTO_MAX_LABELED` images have a class label."""
+    does so while fewer than :data:`SEMI_AUTO_MAX_LABELED` images have a class label.
+    ``smoothing``: neighbour smoothing of the predictions (:mod:`..learn.smooth`): ``auto``
+    keeps it when it does not make the calibrated val NLL worse; ``on`` / ``off`` force it."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)
@@ -55,10 +57,10 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     mode = "auto" if semi is None else ("on" if semi else "off")
     if semi is None:
         semi = int((data.y >= 0).sum()) < SEMI_AUTO_MAX_LABELED
-    neighbours = neighbours_for(project, data) if semi else None
+    graph = neighbours_for(project, data) if semi or smoothing != "off" else None
     fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
                     early_stopping=early_stopping, progress=progress, cancel=cancel,
-                    neighbours=neighbours)
+                    neighbours=graph if semi else None, graph=graph, smoothing=smoothing)
     cancel.raise_if_cancelled()
     version, folder = project.new_version_dir(STAGE)
     meta = {"classes": data.classes, "embedding_version": data.emb.version,
@@ -72,11 +74,13 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     write_json_atomic(folder / "metrics.json", {"metrics": fit.metrics, "calibration": fit.calibration,
                                                 "timings": fit.timings, "history": fit.head.history_})
     params = {"embedding_version": data.emb.version, "head": head, "seed": seed,
-              "temperature": fit.temperature}
+              "temperature": fit.temperature,
+              "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"])}
     project.register_artifact(STAGE, version, params)
     pred_version, _ = write_predictions(project, fit.head, fit.temperature, data.X, data.ids, data.classes,
                                         {"train_version": version, "embedding_version": data.emb.version},
-                                        progress=progress, cancel=cancel)
+                                        progress=progress, cancel=cancel, smoothing=fit.smoothing,
+                                        graph=graph, y=data.y)
     previous = list_rounds(project)
     before = previous[-1]["labels"].get("snapshot", {}) if previous else {}
     snapshot = label_snapshot(project)
@@ -90,7 +94,8 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
         prediction_version=pred_version,
         labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
         settings={"head": config.to_dict(), "folds": folds, "seed": seed,
-                  "early_stopping": early_stopping, "semi": semi, "semi_mode": mode},
+                  "early_stopping": early_stopping, "semi": semi, "semi_mode": mode,
+                  "smoothing": smoothing},
         metrics=metrics, signals=signals)
     return {"round": number,
             "train_version": version, "prediction_version": pred_version,

@@ -46,6 +46,7 @@ def test_rounds_and_details(qtbot, model, trained):
         assert r["labeled"] == 60 and r["semi"] is False and r["head"] == "linear"
         assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
         assert r["temperature"] > 0 and r["train_version"]
+        assert r["smoothed"] in (True, False) and r["smoothing"].startswith("neighbour smoothing: ")
     assert model.selected == 2  # the latest by default
     d = model.details
     n = len(d["classes"])
@@ -143,6 +144,8 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     m.select(1)
     qtbot.waitUntil(lambda: root.findChild(QObject, "restoreButton").property("enabled"), timeout=5_000)
     assert "Round 1" in root.findChild(QObject, "roundTitle").property("text")
+    note = root.findChild(QObject, "smoothingNote")  # the round's smoothing decision, in words
+    assert note.property("visible") and note.property("text").startswith("neighbour smoothing: ")
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
     dialog = root.findChild(QObject, "restoreDialog")  # Restore asks first; OK restores round 1
     root.findChild(QObject, "restoreButton").clicked.emit()

@@ -58,7 +58,8 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     capsys.readouterr()
 
     es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping",
-                  "--no-semi", "--weight-decay", "0.05")
+                  "--no-semi", "--weight-decay", "0.05", "--smoothing", "off")
+    assert "smoothing" not in es["metrics"] and out["metrics"]["smoothing"]["mode"] == "auto"
     assert es["metrics"]["early_stopping"] == (es["metrics"]["n_val"] >= 10)
     assert "semi" not in es["metrics"] and "semi" in out["metrics"]
     ledger = run_json(capsys, "rounds", proj)["rounds"]
@@ -67,11 +68,17 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert ledger[0]["settings"]["head"]["weight_decay"] == 0.01      # the default
     assert ledger[1]["settings"]["head"]["weight_decay"] == 0.05      # --weight-decay
     assert ledger[0]["settings"]["semi"] and not ledger[1]["settings"]["semi"]
+    assert (ledger[0]["settings"]["smoothing"], ledger[1]["settings"]["smoothing"]) == ("auto", "off")
     restored = run_json(capsys, "rounds", proj, "--restore", "1")
     assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
     assert main(["train", proj, "--weight-decay", "-1"]) == 1
     assert capsys.readouterr().err.startswith("classkit: error: --weight-decay: must be between")
     assert main(["rounds", proj, "--restore", "9"]) == 1
     assert "no round 9" in capsys.readouterr().err
-    # human-readable forms run too
+    # human-readable forms run too; train says whether predictions are smoothed, and why
+    assert main(["train", proj, "--folds", "0", "--smoothing", "on"]) == 0
+    assert "neighbour smoothing: on (on" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", proj, "--smoothing", "sometimes"])
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
     assert main(["rounds", proj]) == 0 and "round   1" in capsys.readouterr().out

@@ -70,6 +70,10 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     # predictions cover every embedded image; the CSV rows are the unlabeled ones
     pred = load_predictions(project)
     assert len(pred.ids) == 90 and np.allclose(np.asarray(pred.probs).sum(1), 1, atol=1e-4)
+    # neighbour smoothing decided on val; the predictions on disk say what was applied
+    sm = m["smoothing"]
+    assert sm["mode"] == "auto" and set(sm["val"]) == {"plain", "smoothed"}
+    assert pred.manifest["smoothing"] == (sm if sm["used"] else None)
     rows = prediction_rows(project)
     assert len(rows) == 30 and {"id", "path", "predicted", "confidence"} == set(rows[0])
     truth = _truth(project)
@@ -100,6 +104,7 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     assert ledger[0]["batches"][0]["settings"]["cap_per_cluster"] == 4
     assert set(ledger[1]["signals"]) >= {"val_plateau", "audit_agreement", "novelty", "suggest_stop"}
     assert ledger[1]["settings"]["semi"] is True and ledger[1]["settings"]["semi_mode"] == "auto"
+    assert ledger[1]["settings"]["smoothing"] == "auto" and "smoothing" in ledger[1]["metrics"]
     restore_round(project, 1)
     assert project.current_artifact("train").name == r1["train_version"]
     assert load_predictions(project).version == r1["prediction_version"]
@@ -142,3 +147,17 @@ def test_semi_supervision_auto_switches_off_with_many_labels(shapes: Project,
     assert list_rounds(project)[-1]["settings"]["semi_mode"] == "on"
     monkeypatch.setattr(rounds, "SEMI_AUTO_MAX_LABELED", labeled + 1)
     assert "semi" in train_round(project, seed=1, folds=0)["metrics"]
+
+
+def test_smoothing_can_be_forced_either_way(shapes: Project) -> None:
+    project = shapes
+    if not list_rounds(project):
+        _label(project, 20)
+    off = train_round(project, seed=2, folds=0, smoothing="off")
+    assert "smoothing" not in off["metrics"] and load_predictions(project).manifest["smoothing"] is None
+    plain = np.asarray(load_predictions(project).probs).copy()
+    on = train_round(project, seed=2, folds=0, smoothing="on")
+    assert on["metrics"]["smoothing"]["used"] and on["metrics"]["smoothing"]["mode"] == "on"
+    assert load_predictions(project).manifest["smoothing"]["used"]
+    assert (np.asarray(load_predictions(project).probs).argmax(1) == plain.argmax(1)).mean() > 0.9
+    assert list_rounds(project)[-1]["settings"]["smoothing"] == "on"

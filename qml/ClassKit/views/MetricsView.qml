@@ -22,6 +22,7 @@ Item {
         ["NLL before → after", 140, r => view.num(r.nll_before, 3) + " → " + view.num(r.nll_after, 3)],
         ["Temp.", 60, r => view.num(r.temperature, 2)],
         ["Semi", 48, r => r.semi ? "yes" : "no"],
+        ["Smoothed", 74, r => r.smoothed === null || r.smoothed === undefined ? "—" : (r.smoothed ? "yes" : "no")],
         ["Head", 60, r => r.head],
         ["Trained", 130, r => view.when(r.created_at)]
     ]
@@ -168,6 +169,13 @@ Item {
                           + " · " + (view.d.split === "test" ? "test" : "validation") + " split, "
                           + (view.d.n || 0) + " images · " + (view.d.suspects || 0) + " label-error suspects"
                     font.bold: true; color: Theme.text
+                }
+                Label {  // whether predictions were neighbour-smoothed, with the val figures
+                    objectName: "smoothingNote"
+                    visible: (view.d.smoothing || "") !== ""
+                    text: view.d.smoothing || ""
+                    color: Theme.mutedText
+                    Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
                 Flow {
                     Layout.fillWidth: true
