@@ -9,7 +9,7 @@ splits, early stopping and temperature on val, out-of-fold label-error suspects)
 scored on the test set. Training is semi-supervised as in ``classkit train`` (labels spread
 over the pool's kNN graph, combined with the calibrated head, as weighted pseudo-labels);
 ``--no-semi`` measures ``classkit train --no-semi``. Predictions are neighbour-smoothed as
-``classkit train`` does (auto: kept when the calibrated val NLL is not worse): the pool's
+``classkit train`` does (auto: kept unless the calibrated val NLL is clearly worse): the pool's
 through its own kNN graph (what selection sees), the held-out test images through their 10
 nearest pool images (``--smoothing off`` measures the head alone). Strategies, side by side
 in one process:

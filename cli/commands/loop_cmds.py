@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: auto, on while fewer than 10,000 images are labeled)")
     p.add_argument("--smoothing", choices=("auto", "on", "off"), default="auto",
                    help="neighbour smoothing: each prediction also weighs what its nearest "
-                        "neighbours in the kNN graph are labeled or predicted (auto: kept when it "
-                        "does not make the calibrated val NLL worse)")
+                        "neighbours in the kNN graph are labeled or predicted (auto: kept unless "
+                        "it makes the calibrated val NLL clearly worse)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

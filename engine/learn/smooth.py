@@ -10,7 +10,10 @@ with w_ij = cosine_ij ** POWER and r_j the neighbour's known label as a one-hot 
 it has one, else the head's calibrated probabilities. The smoothed logits get their own
 temperature, fitted on val, where q is built from the *train* labels only (a val image's
 own label, or another val image's, never helps to predict it); auto mode keeps smoothing
-only when that calibrated val NLL is not worse than the plain head's.
+unless that calibrated val NLL is clearly worse than the plain head's (the paired per-image
+difference more than 2 standard errors above 0). Clearly, because val sets are small early
+on: on sklearn's 8x8 digits with 50-100 random labels, "not worse at all" turned smoothing
+off in 5 of 10 runs although it gained 1.4-1.7 points on the unlabeled images.
 
 Measured on Fashion-MNIST (benchmarks/al_simulation.py, 10 seeds, default embedder): test
 accuracy +0.9 to +1.1 points from 100 to 200 labels, +0.7 to +0.9 up to 1,000, for the
@@ -33,6 +36,7 @@ K = 10          # neighbours per row (the project graph has 20)
 POWER = 3       # neighbour weight = cosine ** POWER, as in semi.py's label spreading
 BETA = 1.0      # weight of the neighbours' vote against the head's own probabilities
 Q_FLOOR = 1e-4  # so a class no neighbour votes for keeps a finite logit
+WORSE_SE = 2.0  # auto turns smoothing off when val NLL is worse by more than this many std. errors
 CHUNK = 65536
 
 
@@ -91,9 +95,10 @@ def settings(mode: str, beta: float = BETA) -> dict[str, Any]:
 
 
 def without_val(mode: str, why: str) -> dict[str, Any]:
-    """The decision when there is no val set to fit or judge on: only ``on`` smooths,
-    with temperature 1."""
-    return {"used": settings(mode)["mode"] == "on", **settings(mode), "temperature": 1.0,
+    """The decision when there is no val set to fit or judge on (the first few dozen labels):
+    ``auto`` and ``on`` smooth with temperature 1, as uncalibrated as the head is then (on the
+    8x8 digits, 50 random labels: +1.7 points on the unlabeled images)."""
+    return {"used": settings(mode)["mode"] != "off", **settings(mode), "temperature": 1.0,
             "skipped": why}
 
 
@@ -102,14 +107,20 @@ def decide(val_probs: np.ndarray, val_vote: np.ndarray, y_val: np.ndarray, mode:
     """Fit the smoothed temperature on val and decide whether to smooth.
 
     ``val_probs``: the calibrated head's probabilities on the val rows; ``val_vote``: their
-    neighbour vote built without val labels. ``mode``: ``auto`` (smooth when the calibrated
-    val NLL is not worse), ``on`` or ``off``. Returns the settings and both val reports."""
+    neighbour vote built without val labels. ``mode``: ``auto`` (smooth unless the calibrated
+    val NLL is clearly worse: see the module docstring), ``on`` or ``off``. Returns the
+    settings and both val reports."""
     info = settings(mode, beta)
     z = smoothed_logits(val_probs, val_vote, beta)
     t = fit_temperature(z, y_val)
     plain = calibration_report(val_probs, y_val)
     smooth = calibration_report(softmax(z, t), y_val)
-    used = mode == "on" or (mode == "auto" and smooth["nll"] <= plain["nll"])
+    # paired per-image NLL differences: off only when smoothing is clearly worse on val
+    rows = np.arange(len(y_val))
+    d = (-np.log(np.maximum(softmax(z, t)[rows, y_val], 1e-12).astype(np.float64))
+         + np.log(np.maximum(val_probs[rows, y_val], 1e-12).astype(np.float64)))
+    worse = float(d.mean() - WORSE_SE * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    used = mode == "on" or (mode == "auto" and worse <= 0.0)
     return {"used": bool(used), **info, "temperature": float(t),
             "val": {name: {"nll": round(r["nll"], 6), "accuracy": round(r["accuracy"], 6),
                            "ece": round(r["ece"], 6)}

@@ -48,7 +48,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py); None (auto)
     does so while fewer than :data:`SEMI_AUTO_MAX_LABELED` images have a class label.
     ``smoothing``: neighbour smoothing of the predictions (:mod:`..learn.smooth`): ``auto``
-    keeps it when it does not make the calibrated val NLL worse; ``on`` / ``off`` force it."""
+    keeps it unless it makes the calibrated val NLL clearly worse; ``on`` / ``off`` force it."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)

@@ -72,7 +72,8 @@ def test_decide_keeps_smoothing_only_when_val_says_so() -> None:
     forced = without_val("on", "no val")
     assert forced["used"] and forced["temperature"] == 1.0
     auto = without_val("auto", "no val")
-    assert not auto["used"] and "no val" in smoothing_line(auto)
+    assert auto["used"] and auto["temperature"] == 1.0 and "no val" in smoothing_line(auto)
+    assert not without_val("off", "no val")["used"]
 
 
 def test_vote_for_reads_only_the_neighbours() -> None:
@@ -115,9 +116,10 @@ def test_fit_round_smooths_on_a_graph_that_knows_the_classes() -> None:
     assert off.smoothing is None and off.metrics["val"] == plain.metrics["val"]
     with pytest.raises(ClassKitError, match="graph"):
         fit_round(X, y, split, ["a", "b"], folds=0, graph=(nb[0][:10], nb[1][:10]))
-    # without a val set there is nothing to decide on: only "on" smooths (temperature 1)
+    # without a val set there is nothing to decide or calibrate on: smoothed at temperature 1
     none = fit_round(X, y, np.where(split == 1, 0, split), ["a", "b"], folds=0, graph=nb)
-    assert not none.smoothing["used"] and "val" in none.smoothing["skipped"]
+    assert none.smoothing["used"] and none.smoothing["temperature"] == 1.0
+    assert "val" in none.smoothing["skipped"]
 
 
 def test_val_labels_never_vote_for_val_images() -> None:
