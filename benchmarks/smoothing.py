@@ -4,7 +4,8 @@ Random label sets of a given size, a round trained as ``classkit train`` trains 
 (``fit_round``, semi-supervised, smoothing in auto mode), then the accuracy on every
 *unlabeled* image (what a user sees in predictions) of the head's calibrated probabilities
 and of the smoothed ones (``learn.smooth``: each image's probabilities times its 10 nearest
-neighbours' vote, known labels one-hot), whether auto mode kept smoothing, and its cost.
+neighbours' vote, known labels one-hot) with their calibration there (NLL, 15-bin ECE),
+whether auto mode kept smoothing, and its cost.
 
 Datasets, embedded with the default embedder through the real pipeline and cached:
   digits          scikit-learn's 1,797 8x8 digits (bundled with scikit-learn)
@@ -31,6 +32,7 @@ from al_simulation import sim_splits  # noqa: E402
 
 from classkit.engine.embed.spec import default_model_name  # noqa: E402
 from classkit.engine.labels.splits import order_keys  # noqa: E402
+from classkit.engine.learn.calibration import calibration_report  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
 from classkit.engine.learn.smooth import neighbour_vote, reference_probs, smooth_probs  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
@@ -69,7 +71,7 @@ def main() -> None:
     nb = (np.asarray(graph.rows), np.asarray(graph.sims))
     keys = order_keys([str(i) for i in range(n)], 0)
     for size in (int(v) for v in args.labels.split(",")):
-        plain, smooth, used = [], [], []
+        plain, smooth, used, ece = [], [], [], []
         for seed in range(args.seeds):
             y = np.full(n, -1, np.int64)
             lab = np.random.default_rng(seed).choice(n, size, replace=False)
@@ -86,15 +88,21 @@ def main() -> None:
             plain.append(float((P.argmax(1)[unl] == y_true[unl]).mean()))
             smooth.append(float((S.argmax(1)[unl] == y_true[unl]).mean()))
             used.append(bool(fit.smoothing["used"]))
+            cal = [calibration_report(p[unl], y_true[unl]) for p in (P, S)]
+            ece.append([c["ece"] for c in cal])
             print(json.dumps({"bench": "smoothing", "case": "run", "dataset": args.dataset, "labels": size,
                               "seed": seed, "head_accuracy": round(plain[-1], 4),
                               "smoothed_accuracy": round(smooth[-1], 4), "auto_used": used[-1],
+                              "head_nll": round(cal[0]["nll"], 4), "smoothed_nll": round(cal[1]["nll"], 4),
+                              "head_ece": round(cal[0]["ece"], 4), "smoothed_ece": round(cal[1]["ece"], 4),
                               "smooth_s": round(smooth_s, 4), "load1": round(os.getloadavg()[0], 2)}),
                   flush=True)
         print(json.dumps({"bench": "smoothing", "case": "summary", "dataset": args.dataset, "labels": size,
                           "seeds": args.seeds, "head_accuracy": round(float(np.mean(plain)), 4),
                           "smoothed_accuracy": round(float(np.mean(smooth)), 4),
                           "gain_points": round(100 * float(np.mean(smooth) - np.mean(plain)), 2),
+                          "head_ece": round(float(np.mean([e[0] for e in ece])), 4),
+                          "smoothed_ece": round(float(np.mean([e[1] for e in ece])), 4),
                           "auto_used": f"{sum(used)}/{len(used)}"}), flush=True)
 
 

@@ -21,9 +21,9 @@ honest val set there is no calibrated head yet, and the spread labels alone are 
 Neighbour smoothing (``graph``: the same kind of neighbours; :mod:`..learn.smooth`): the
 train-only head's val predictions are smoothed with a neighbour vote built from the train
 labels, a second temperature is fitted on them, and ``smoothing`` decides (``auto``: unless
-the calibrated val NLL is clearly worse; without a val set, smoothed uncalibrated like the
-head). ``RoundFit.smoothing`` holds the decision; test metrics then score the smoothed
-predictions (vote from train + val labels), and
+the calibrated val NLL is clearly worse; without a val set, at temperature 1 + beta: the
+geometric mean of head and vote). ``RoundFit.smoothing`` holds the decision; test metrics
+then score the smoothed predictions (vote from train + val labels), and
 :func:`..loop.predictions.write_predictions` applies it to every image.
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     if graph is not None:
         if len(graph[0]) != X.shape[0]:
             raise ClassKitError("graph must have one row per embedding row")
-        if not use_val:  # nothing to decide or calibrate on: smooth uncalibrated, like the head
+        if not use_val:  # nothing to decide or calibrate on: the geometric mean of head and vote
             smooth_info = without_val(smoothing, f"fewer than {MIN_VAL} labeled val images")
 
     def _reference(h: Head, t: float, known: np.ndarray) -> Any:

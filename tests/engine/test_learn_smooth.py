@@ -70,9 +70,9 @@ def test_decide_keeps_smoothing_only_when_val_says_so() -> None:
         decide(P, good, y, "always")
     assert "on (auto)" in smoothing_line(yes) and "off (auto)" in smoothing_line(no)
     forced = without_val("on", "no val")
-    assert forced["used"] and forced["temperature"] == 1.0
+    assert forced["used"] and forced["temperature"] == 2.0
     auto = without_val("auto", "no val")
-    assert auto["used"] and auto["temperature"] == 1.0 and "no val" in smoothing_line(auto)
+    assert auto["used"] and auto["temperature"] == 2.0 and "no val" in smoothing_line(auto)  # 1 + beta
     assert not without_val("off", "no val")["used"]
 
 
@@ -116,9 +116,9 @@ def test_fit_round_smooths_on_a_graph_that_knows_the_classes() -> None:
     assert off.smoothing is None and off.metrics["val"] == plain.metrics["val"]
     with pytest.raises(ClassKitError, match="graph"):
         fit_round(X, y, split, ["a", "b"], folds=0, graph=(nb[0][:10], nb[1][:10]))
-    # without a val set there is nothing to decide or calibrate on: smoothed at temperature 1
+    # without a val set there is nothing to decide or calibrate on: smoothed at temperature 1 + beta
     none = fit_round(X, y, np.where(split == 1, 0, split), ["a", "b"], folds=0, graph=nb)
-    assert none.smoothing["used"] and none.smoothing["temperature"] == 1.0
+    assert none.smoothing["used"] and none.smoothing["temperature"] == 2.0  # geometric mean
     assert "val" in none.smoothing["skipped"]
 
 
