@@ -119,7 +119,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     if graph is not None:
         if len(graph[0]) != X.shape[0]:
             raise ClassKitError("graph must have one row per embedding row")
-        if not use_val:  # nothing to decide or calibrate on: the geometric mean of head and vote
+        if not use_val and smoothing != "off":  # no val to decide on: head x vote, mean-tempered
             smooth_info = without_val(smoothing, f"fewer than {MIN_VAL} labeled val images")
 
     def _reference(h: Head, t: float, known: np.ndarray) -> Any:

@@ -120,6 +120,8 @@ def test_fit_round_smooths_on_a_graph_that_knows_the_classes() -> None:
     none = fit_round(X, y, np.where(split == 1, 0, split), ["a", "b"], folds=0, graph=nb)
     assert none.smoothing["used"] and none.smoothing["temperature"] == 2.0  # geometric mean
     assert "val" in none.smoothing["skipped"]
+    assert fit_round(X, y, np.where(split == 1, 0, split), ["a", "b"], folds=0, graph=nb,
+                     smoothing="off").smoothing is None
 
 
 def test_val_labels_never_vote_for_val_images() -> None:
