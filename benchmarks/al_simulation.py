@@ -48,8 +48,7 @@ from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
 from classkit.engine.embed.spec import resolve_model  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
 from classkit.engine.learn.smooth import K as SMOOTH_K  # noqa: E402
-from classkit.engine.learn.smooth import (neighbour_vote, reference_probs,  # noqa: E402
-                                          smooth_probs)
+from classkit.engine.learn.smooth import reference_probs, smoothed  # noqa: E402
 from classkit.engine.labels.splits import check_fractions, order_keys, stratified_assign  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
 from classkit.engine.select.context import SelectionContext  # noqa: E402
@@ -59,6 +58,7 @@ from classkit.engine.select.strategies import (Diversity, RandomStrategy,  # noq
 from classkit.engine.similarity.clusters import over_cluster, refresh_stats  # noqa: E402
 from classkit.engine.similarity.dedup import near_duplicate_groups  # noqa: E402
 from classkit.engine.similarity.graph import knn_graph  # noqa: E402
+from classkit.engine.similarity.knn import build_index  # noqa: E402
 
 STRATEGIES = ("default", "random", "uncertainty", "kcenter", "typicality")
 OUT = None
@@ -91,7 +91,8 @@ class Sim:
         self.X = X
         graph = knn_graph(X, k=20)
         # each test image's nearest pool images, for smoothing its prediction
-        self.test_neighbours = None if X_test is None else test_neighbours(X_test, X, SMOOTH_K)
+        self.test_neighbours = (None if X_test is None else
+                                build_index(X, backend="faiss-flat").search(X_test, SMOOTH_K))
         self.typicality = np.asarray(graph.sims, np.float32).mean(1)
         self.neighbours = (np.asarray(graph.rows), np.asarray(graph.sims))
         # the default embedder's own near-duplicate cosine, as a project embedded with it uses
@@ -116,20 +117,6 @@ class Sim:
                                 suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
 
 
-def test_neighbours(X_test: np.ndarray, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of ``X`` (cosine) for each row of ``X_test``, exact."""
-    rows = np.empty((len(X_test), k), np.int64)
-    sims = np.empty((len(X_test), k), np.float32)
-    for lo in range(0, len(X_test), 1024):
-        S = X_test[lo:lo + 1024] @ X.T
-        top = np.argpartition(-S, k, axis=1)[:, :k]
-        s = np.take_along_axis(S, top, 1)
-        order = np.argsort(-s, axis=1)
-        rows[lo:lo + 1024] = np.take_along_axis(top, order, 1)
-        sims[lo:lo + 1024] = np.take_along_axis(s, order, 1)
-    return rows, sims
-
-
 def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pool and test probabilities as ``classkit train`` would give them: smoothed by the
     neighbours' vote (known labels as one-hot) when the round decided so."""
@@ -138,9 +125,8 @@ def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[
     info = fit.smoothing
     if info is not None and info["used"]:
         ref = reference_probs(probs, y, y >= 0)
-        t, beta = info["temperature"], info["beta"]
-        test_probs = smooth_probs(test_probs, neighbour_vote(ref, *sim.test_neighbours), t, beta)
-        probs = smooth_probs(probs, neighbour_vote(ref, *sim.neighbours), t, beta)
+        test_probs = smoothed(test_probs, ref, sim.test_neighbours, info)
+        probs = smoothed(probs, ref, sim.neighbours, info)
     return probs, test_probs
 
 

@@ -34,7 +34,7 @@ from classkit.engine.embed.spec import default_model_name  # noqa: E402
 from classkit.engine.labels.splits import order_keys  # noqa: E402
 from classkit.engine.learn.calibration import calibration_report  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
-from classkit.engine.learn.smooth import neighbour_vote, reference_probs, smooth_probs  # noqa: E402
+from classkit.engine.learn.smooth import reference_probs, smoothed  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
 from classkit.engine.similarity.graph import knn_graph  # noqa: E402
 
@@ -81,8 +81,7 @@ def main() -> None:
                             neighbours=nb, graph=nb)
             P = predict_proba(fit.head, X, fit.temperature)
             t0 = time.perf_counter()
-            S = smooth_probs(P, neighbour_vote(reference_probs(P, y, y >= 0), *nb),
-                             fit.smoothing["temperature"], fit.smoothing["beta"])
+            S = smoothed(P, reference_probs(P, y, y >= 0), nb, fit.smoothing)
             smooth_s = time.perf_counter() - t0
             unl = y < 0
             plain.append(float((P.argmax(1)[unl] == y_true[unl]).mean()))

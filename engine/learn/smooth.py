@@ -89,6 +89,20 @@ def smooth_probs(probs: np.ndarray, vote: np.ndarray, temperature: float = 1.0,
     return softmax(smoothed_logits(probs, vote, beta), temperature)
 
 
+def apply(probs: np.ndarray, vote: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+    """:func:`smooth_probs` with a decision's temperature and beta (see :func:`decide`)."""
+    return smooth_probs(probs, vote, float(info["temperature"]), float(info["beta"]))
+
+
+def smoothed(probs: np.ndarray, ref: np.ndarray, graph: tuple[np.ndarray, np.ndarray],
+             info: dict[str, Any]) -> np.ndarray:
+    """Rows with head ``probs`` and neighbours ``graph`` (indexing ``ref``, see
+    :func:`reference_probs`) smoothed as the decision ``info`` says (its k, power, beta and
+    temperature)."""
+    vote = neighbour_vote(ref, *graph, k=int(info["k"]), power=float(info["power"]))
+    return apply(probs, vote, info)
+
+
 def settings(mode: str, beta: float = BETA) -> dict[str, Any]:
     """The smoothing settings a decision records (mode checked)."""
     if mode not in ("auto", "on", "off"):
@@ -102,8 +116,8 @@ def without_val(mode: str, why: str, beta: float = BETA) -> dict[str, Any]:
     the normalised geometric mean of the head's and the vote (a product of the two would be
     more confident than either). On the 8x8 digits with 30 random labels: +1.0 points on the
     unlabeled images, and ECE 0.113 (head) -> 0.081 (0.175 with the plain product)."""
-    return {"used": settings(mode)["mode"] != "off", **settings(mode, beta), "temperature": 1.0 + beta,
-            "skipped": why}
+    info = settings(mode, beta)
+    return {"used": mode != "off", **info, "temperature": 1.0 + beta, "skipped": why}
 
 
 def decide(val_probs: np.ndarray, val_vote: np.ndarray, y_val: np.ndarray, mode: str = "auto",
@@ -117,11 +131,12 @@ def decide(val_probs: np.ndarray, val_vote: np.ndarray, y_val: np.ndarray, mode:
     info = settings(mode, beta)
     z = smoothed_logits(val_probs, val_vote, beta)
     t = fit_temperature(z, y_val)
+    S = softmax(z, t)
     plain = calibration_report(val_probs, y_val)
-    smooth = calibration_report(softmax(z, t), y_val)
+    smooth = calibration_report(S, y_val)
     # paired per-image NLL differences: off only when smoothing is clearly worse on val
     rows = np.arange(len(y_val))
-    d = (-np.log(np.maximum(softmax(z, t)[rows, y_val], 1e-12).astype(np.float64))
+    d = (-np.log(np.maximum(S[rows, y_val], 1e-12).astype(np.float64))
          + np.log(np.maximum(val_probs[rows, y_val], 1e-12).astype(np.float64)))
     worse = float(d.mean() - WORSE_SE * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
     used = mode == "on" or (mode == "auto" and worse <= 0.0)

@@ -41,7 +41,7 @@ from ..learn.heads import Head, HeadConfig, predict_proba
 from ..learn.metrics import classification_metrics
 from ..learn.oof import label_error_scores, out_of_fold_proba
 from ..learn.semi import pseudo_labels, spreading_matrix
-from ..learn.smooth import decide, reference_probs, smooth_probs, vote_for, without_val
+from ..learn.smooth import apply, decide, reference_probs, vote_for, without_val
 
 MIN_VAL = 10  # labeled val rows needed for early stopping and temperature scaling
 MIN_OOF = 20  # labeled rows needed for out-of-fold label-error suspects
@@ -169,7 +169,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
             vote = vote_for(va, *graph, ref=_reference(head, temperature, tr))
             smooth_info = decide(val_probs, vote, y[va], smoothing)
             if smooth_info["used"]:
-                val_probs = smooth_probs(val_probs, vote, smooth_info["temperature"])
+                val_probs = apply(val_probs, vote, smooth_info)
             timings["smooth_s"] = round(time.perf_counter() - t1, 3)
         metrics["val"] = classification_metrics(y[va], val_probs.argmax(1), class_names)
     else:
@@ -195,7 +195,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         te_probs = predict_proba(head, _rows(X, te), temperature)
         if smooth_info is not None and smooth_info["used"]:
             vote = vote_for(te, *graph, ref=_reference(head, temperature, np.sort(np.concatenate([tr, va]))))
-            te_probs = smooth_probs(te_probs, vote, smooth_info["temperature"])
+            te_probs = apply(te_probs, vote, smooth_info)
         metrics["test"] = classification_metrics(y[te], te_probs.argmax(1), class_names)
         calib["test_after"] = calibration_report(te_probs, y[te])
     cancel.raise_if_cancelled()

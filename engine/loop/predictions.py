@@ -96,7 +96,7 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
 def _smooth_in_place(probs: np.ndarray, smoothing: dict[str, Any],
                      graph: tuple[np.ndarray, np.ndarray], y: np.ndarray, cancel: CancelToken) -> None:
     """Replace the head's probabilities by the smoothed ones (the vote reads the head's)."""
-    from ..learn.smooth import neighbour_vote, reference_probs, smooth_probs
+    from ..learn.smooth import apply, neighbour_vote, reference_probs
 
     ref = reference_probs(probs, y, y >= 0)
     cancel.raise_if_cancelled()
@@ -104,8 +104,7 @@ def _smooth_in_place(probs: np.ndarray, smoothing: dict[str, Any],
     del ref
     for lo in range(0, len(probs), CHUNK):
         cancel.raise_if_cancelled()
-        probs[lo:lo + CHUNK] = smooth_probs(probs[lo:lo + CHUNK], vote[lo:lo + CHUNK],
-                                            float(smoothing["temperature"]), float(smoothing["beta"]))
+        probs[lo:lo + CHUNK] = apply(probs[lo:lo + CHUNK], vote[lo:lo + CHUNK], smoothing)
 
 
 def load_predictions(project: Project, version: str | None = None) -> Predictions:
