@@ -41,6 +41,12 @@ def clear() -> None:
         _cache.clear()
 
 
+def _placeholder() -> QImage:
+    img = QImage(64, 64, QImage.Format.Format_RGB32)
+    img.fill(QColor("#33363b"))
+    return img
+
+
 def _decode(path: str) -> QImage:
     reader = QImageReader(path)
     reader.setAutoTransform(True)  # EXIF orientation
@@ -50,8 +56,7 @@ def _decode(path: str) -> QImage:
     img = reader.read()
     if img.isNull():
         log.info("cannot decode %s: %s", path, reader.errorString())
-        img = QImage(64, 64, QImage.Format.Format_RGB32)
-        img.fill(QColor("#33363b"))
+        img = _placeholder()
     return img
 
 
@@ -62,7 +67,11 @@ def _load(image_id: int) -> QImage:
             _cache.move_to_end(image_id)
             return hit
         path = _paths.get(image_id)
-    img = _decode(path) if path else _decode("")
+    if not path:  # not (yet) told where it lives, or the provider's prime: nothing to cache
+        with _lock:
+            _loading.pop(image_id, None)
+        return _placeholder()
+    img = _decode(path)
     with _lock:
         _cache[image_id] = img
         while len(_cache) > LRU_SIZE:
