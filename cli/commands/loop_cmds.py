@@ -107,6 +107,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in ("val", "test"):
         if name in m:
             say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
+    if "unlabeled" in m:
+        say(f"  unlabeled: expected accuracy {m['unlabeled']['accuracy']:.3f} on {m['unlabeled']['images']} "
+            "image(s) not labeled yet (their mean calibrated confidence; val/test images were "
+            "mostly picked because they were hard)")
     cal = out["calibration"]
     if "before" in cal:
         say(f"  calibration (val): ECE {cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}, "

@@ -50,6 +50,9 @@ def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any
             "val_accuracy": _num(val.get("accuracy")),
             "macro_f1": _num((val.get("macro") or {}).get("f1")),
             "test_accuracy": _num((metrics.get("test") or {}).get("accuracy")),
+            # the mean calibrated confidence on the images not labeled yet (None: older round)
+            "expected_accuracy": _num((metrics.get("unlabeled") or {}).get("accuracy")),
+            "unlabeled_n": int((metrics.get("unlabeled") or {}).get("images", 0) or 0),
             **_calibration(metrics),
             "temperature": _num(metrics.get("temperature")),
             "semi": bool(settings.get("semi")),

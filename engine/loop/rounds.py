@@ -7,6 +7,7 @@ a ``predictions`` version, computes the stop signals and appends the round to th
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -77,14 +78,18 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
               "temperature": fit.temperature,
               "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"])}
     project.register_artifact(STAGE, version, params)
-    pred_version, _ = write_predictions(project, fit.head, fit.temperature, data.X, data.ids, data.classes,
-                                        {"train_version": version, "embedding_version": data.emb.version},
-                                        progress=progress, cancel=cancel, smoothing=fit.smoothing,
-                                        graph=graph, y=data.y)
+    pred_version, pred_folder = write_predictions(
+        project, fit.head, fit.temperature, data.X, data.ids, data.classes,
+        {"train_version": version, "embedding_version": data.emb.version},
+        progress=progress, cancel=cancel, smoothing=fit.smoothing, graph=graph, y=data.y)
     previous = list_rounds(project)
     before = previous[-1]["labels"].get("snapshot", {}) if previous else {}
     snapshot = label_snapshot(project)
     history = [_macro_f1(r["metrics"]) for r in previous] + [_macro_f1(fit.metrics)]
+    manifest = json.loads((pred_folder / "manifest.json").read_text(encoding="utf-8"))
+    expected = manifest.get("expected_accuracy")
+    if expected is not None:  # the estimate for the images not labeled yet
+        fit.metrics["unlabeled"] = expected
     metrics = {**fit.metrics, "temperature": fit.temperature,
                "calibration": {k: v for k, v in fit.calibration.items() if k != "after_bins"},
                "timings": fit.timings}

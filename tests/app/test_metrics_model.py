@@ -16,8 +16,9 @@ from tests.app.conftest import embedded_shapes
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo shapes (3 classes x 20), squeezenet embeddings, two training rounds."""
+    """Demo shapes (3 classes x 20, 6 labels cleared), squeezenet embeddings, two rounds."""
     proj = embedded_shapes(tmp_path_factory.mktemp("metrics"), per_class=20)
+    assert main(["label", str(proj), *[a for i in range(1, 7) for a in ("--id", str(i))], "--clear"]) == 0
     for _ in range(2):
         assert main(["train", str(proj), "--folds", "3", "--no-semi", "--json"]) == 0
     return proj
@@ -43,7 +44,8 @@ def test_rounds_and_details(qtbot, model, trained):
     assert [r["round"] for r in rounds] == [1, 2]
     assert model.current == 2 and rounds[-1]["current"] and not rounds[0]["current"]
     for r in rounds:
-        assert r["labeled"] == 60 and r["semi"] is False and r["head"] == "linear"
+        assert r["labeled"] == 54 and r["semi"] is False and r["head"] == "linear"
+        assert r["unlabeled_n"] == 6 and 1 / 3 <= r["expected_accuracy"] <= 1.0
         assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
         assert r["temperature"] > 0 and r["train_version"]
         assert r["smoothed"] in (True, False) and r["smoothing"].startswith("neighbour smoothing: ")
@@ -146,6 +148,8 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     assert "Round 1" in root.findChild(QObject, "roundTitle").property("text")
     note = root.findChild(QObject, "smoothingNote")  # the round's smoothing decision, in words
     assert note.property("visible") and note.property("text").startswith("neighbour smoothing: ")
+    expected = root.findChild(QObject, "expectedNote")  # the estimate for the unlabeled images
+    assert expected.property("visible") and "6 images not labeled yet" in expected.property("text")
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
     dialog = root.findChild(QObject, "restoreDialog")  # Restore asks first; OK restores round 1
     root.findChild(QObject, "restoreButton").clicked.emit()
@@ -180,6 +184,7 @@ def test_details_without_val_split(tmp_path):
 
     s = round_summary(rnd, "t1")
     assert s["val_accuracy"] is None and s["test_accuracy"] == 0.5 and s["current"] and s["head"] == "mlp"
+    assert s["expected_accuracy"] is None and s["unlabeled_n"] == 0  # everything labeled (or older round)
     d = round_details(_P(), rnd)
     assert d["split"] == "test" and d["classes"] == ["b", "a"] and d["skipped"].startswith("fewer")
     assert d["row_share"] == [[1.0, 0.0], [1.0, 0.0]] and d["bins_after"] == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,9 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert "no round 9" in capsys.readouterr().err
     # human-readable forms run too; train says whether predictions are smoothed, and why
     assert main(["train", proj, "--folds", "0", "--smoothing", "on"]) == 0
-    assert "neighbour smoothing: on (on" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "neighbour smoothing: on (on" in said
+    assert re.search(r"unlabeled: expected accuracy [01]\.\d{3} on 24 image\(s\) not labeled yet", said)
     with pytest.raises(SystemExit):
         main(["train", proj, "--smoothing", "sometimes"])
     assert "invalid choice: 'sometimes'" in capsys.readouterr().err

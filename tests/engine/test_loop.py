@@ -45,6 +45,10 @@ def _label(project: Project, per_class: int) -> None:
         add_labels(project, ids, name)
 
 
+def _labeled_ids(project: Project) -> set[int]:
+    return {int(i) for (i,) in project.db.execute("SELECT image_id FROM current_labels")}
+
+
 def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     project = shapes
     with pytest.raises(ClassKitError, match="at least two classes"):
@@ -74,6 +78,10 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     sm = m["smoothing"]
     assert sm["mode"] == "auto" and set(sm["val"]) == {"plain", "smoothed"}
     assert pred.manifest["smoothing"] == (sm if sm["used"] else None)
+    # the accuracy to expect on the 30 unlabeled images: their mean calibrated confidence
+    unl = np.isin(pred.ids, [i for i in pred.ids if i not in _labeled_ids(project)])
+    expected = {"images": 30, "accuracy": round(float(np.asarray(pred.probs)[unl].max(1).mean()), 6)}
+    assert pred.manifest["expected_accuracy"] == m["unlabeled"] == pytest.approx(expected)
     rows = prediction_rows(project)
     assert len(rows) == 30 and {"id", "path", "predicted", "confidence"} == set(rows[0])
     truth = _truth(project)

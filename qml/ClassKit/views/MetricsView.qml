@@ -18,6 +18,7 @@ Item {
         ["Val acc", 70, r => view.num(r.val_accuracy, 3)],
         ["Macro F1", 74, r => view.num(r.macro_f1, 3)],
         ["Test acc", 70, r => view.num(r.test_accuracy, 3)],
+        ["Expected acc, unlabeled", 170, r => view.num(r.expected_accuracy, 3)],
         ["ECE before → after", 140, r => view.num(r.ece_before, 3) + " → " + view.num(r.ece_after, 3)],
         ["NLL before → after", 140, r => view.num(r.nll_before, 3) + " → " + view.num(r.nll_after, 3)],
         ["Temp.", 60, r => view.num(r.temperature, 2)],
@@ -174,6 +175,16 @@ Item {
                     objectName: "smoothingNote"
                     visible: (view.d.smoothing || "") !== ""
                     text: view.d.smoothing || ""
+                    color: Theme.mutedText
+                    Layout.fillWidth: true; wrapMode: Text.WordWrap
+                }
+                Label {  // the estimate for the images not labeled yet, and why val/test read lower
+                    objectName: "expectedNote"
+                    visible: view.d.expected_accuracy !== null && view.d.expected_accuracy !== undefined
+                    text: "Expected accuracy on the " + (view.d.unlabeled_n || 0) + " images not labeled yet: "
+                          + view.num(view.d.expected_accuracy, 3) + " (their mean calibrated confidence). "
+                          + "Val and test images were mostly picked for labeling because they were hard, "
+                          + "so their accuracy reads lower."
                     color: Theme.mutedText
                     Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
