@@ -141,9 +141,9 @@ def run(argv: Sequence[str], project: Path | None = None, quit_after_ms: int | N
 
 def _run_engine(app: QGuiApplication, project: Path | None, quit_after_ms: int | None,
                 screenshot: Path | None, t0: float) -> int:
+    """Load the window and run the event loop; ``run`` without the application setup."""
     from PySide6.QtCore import QTimer
 
-    """Load the window and run the event loop; ``run`` without the application setup."""
     engine = create_engine(project)
     if not engine.rootObjects():
         log.error("the main window failed to load (see the QML errors above)")

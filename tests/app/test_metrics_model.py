@@ -138,6 +138,15 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     rounds = root.findChild(QObject, "roundsList")
     qtbot.waitUntil(lambda: rounds.property("count") == 2, timeout=5_000)
     assert root.findChild(QObject, "perClassRows").property("count") == 3
+    # narrower than its columns, the rounds table scrolls sideways (no column is cut off)
+    wide = metrics.property("tableWidth")
+    assert rounds.property("contentWidth") == max(wide, rounds.property("width"))
+    root.setProperty("width", 800)
+    qtbot.waitUntil(lambda: rounds.property("width") < wide, timeout=5_000)
+    assert rounds.property("contentWidth") == wide
+    rounds.setProperty("contentX", wide - rounds.property("width"))
+    assert rounds.property("contentX") == wide - rounds.property("width")
+    root.setProperty("width", 1200)
     grid = root.findChild(QObject, "confusionGrid")
     assert grid.property("columns") == 4
     cells = {c.objectName() for c in grid.childItems()}

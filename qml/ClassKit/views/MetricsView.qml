@@ -18,7 +18,7 @@ Item {
         ["Val acc", 70, r => view.num(r.val_accuracy, 3)],
         ["Macro F1", 74, r => view.num(r.macro_f1, 3)],
         ["Test acc", 70, r => view.num(r.test_accuracy, 3)],
-        ["Expected acc, unlabeled", 170, r => view.num(r.expected_accuracy, 3)],
+        ["Est. acc unlabeled", 132, r => view.num(r.expected_accuracy, 3)],
         ["ECE before → after", 140, r => view.num(r.ece_before, 3) + " → " + view.num(r.ece_after, 3)],
         ["NLL before → after", 140, r => view.num(r.nll_before, 3) + " → " + view.num(r.nll_after, 3)],
         ["Temp.", 60, r => view.num(r.temperature, 2)],
@@ -27,6 +27,8 @@ Item {
         ["Head", 60, r => r.head],
         ["Trained", 130, r => view.when(r.created_at)]
     ]
+    // the table scrolls sideways when the window is narrower than its columns
+    readonly property int tableWidth: columns.reduce((w, c) => w + c[1], 0) + 2 * Theme.spacing
     objectName: "view_metrics"
 
     function num(v, digits) { return v === null || v === undefined ? "—" : Number(v).toFixed(digits) }
@@ -110,6 +112,7 @@ Item {
         Rectangle {  // the rounds ledger
             Layout.fillWidth: true
             Layout.preferredHeight: Math.min(roundsList.contentHeight, 28 * 7) + 2
+                                    + (roundsList.contentWidth > roundsList.width ? 12 : 0)
             color: Theme.panel; border.color: Theme.border; radius: Theme.radius
             clip: true
             ListView {
@@ -120,9 +123,12 @@ Item {
                 clip: true
                 boundsBehavior: Flickable.StopAtBounds
                 headerPositioning: ListView.OverlayHeader
+                contentWidth: Math.max(width, view.tableWidth)
+                flickableDirection: Flickable.AutoFlickIfNeeded
                 ScrollBar.vertical: ScrollBar {}
+                ScrollBar.horizontal: ScrollBar { objectName: "roundsHScroll" }
                 header: Rectangle {
-                    z: 2; width: roundsList.width; height: 28; color: Theme.raised
+                    z: 2; width: roundsList.contentWidth; height: 28; color: Theme.raised
                     Row {
                         x: Theme.spacing; anchors.verticalCenter: parent.verticalCenter
                         Repeater {
@@ -134,7 +140,7 @@ Item {
                 delegate: Rectangle {
                     id: roundRow
                     required property var modelData
-                    width: roundsList.width; height: 28
+                    width: roundsList.contentWidth; height: 28
                     color: modelData.round === mm.selected ? view.tint(Theme.accent, 0.22)
                            : (rowMouse.containsMouse ? Theme.raised : "transparent")
                     Row {
