@@ -21,8 +21,10 @@ in one process:
   typicality          most typical members of the least-covered dense clusters
 
 Output: JSON lines (one per strategy and budget, then one summary per strategy with the
-area under the learning curve and the labels needed to reach 95% of the accuracy of a head
-trained on the whole labeled pool), and a final ``targets`` line checking that the default
+area under the learning curve, the labels needed to reach 95% of the accuracy of a head
+trained on the whole labeled pool, and ``estimate_vs_truth``: per budget, the accuracy
+``classkit train`` says to expect on the unlabeled images, their true accuracy and the val
+accuracy), and a final ``targets`` line checking that the default
 is never below random and needs at most half of random's labels.
 
     python benchmarks/al_simulation.py                 # 20k pool, B=100 up to 2000, 1 seed
@@ -51,6 +53,7 @@ from classkit.engine.learn.smooth import K as SMOOTH_K  # noqa: E402
 from classkit.engine.learn.smooth import reference_probs, smoothed  # noqa: E402
 from classkit.engine.labels.splits import check_fractions, order_keys, stratified_assign  # noqa: E402
 from classkit.engine.loop.core import fit_round  # noqa: E402
+from classkit.engine.loop.predictions import expected_accuracy  # noqa: E402
 from classkit.engine.select.context import SelectionContext  # noqa: E402
 from classkit.engine.select.recipe import select_batch  # noqa: E402
 from classkit.engine.select.strategies import (Diversity, RandomStrategy,  # noqa: E402
@@ -167,11 +170,16 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
                         smoothing=args.smoothing)
         probs, test_probs = predict_sim(fit, sim, y, X_test)
         acc = float((test_probs.argmax(1) == y_test).mean())
+        unl = np.flatnonzero(y == -1)  # what classkit train estimates, against the truth
+        expected = expected_accuracy(probs, unl)
         rec = {"bench": "al_simulation", "case": "round", "strategy": strategy, "seed": seed,
                "labels": int((y >= 0).sum()), "new": int(len(new)), "test_accuracy": round(acc, 4),
                "temperature": round(fit.temperature, 3), "select_s": round(t_sel, 3),
                "pseudo_rows": int(fit.metrics.get("semi", {}).get("pseudo_rows", 0)),
                "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"]),
+               "val_accuracy": (fit.metrics.get("val") or {}).get("accuracy"),
+               "unlabeled_expected": None if expected is None else expected["accuracy"],
+               "unlabeled_accuracy": round(float((probs[unl].argmax(1) == y_pool[unl]).mean()), 4),
                "train_s": round(time.perf_counter() - t1, 3)}
         emit(**rec)
         curve.append(rec)
@@ -209,6 +217,15 @@ def labels_to_reach_interp(curve: list[dict[str, Any]], target: float) -> float 
             return round(prev["labels"] + frac * (rec["labels"] - prev["labels"]), 1)
         prev = rec
     return None
+
+
+ESTIMATE_KEYS = ("unlabeled_expected", "unlabeled_accuracy", "val_accuracy")
+
+
+def _means(recs: tuple[dict[str, Any], ...], keys: tuple[str, ...]) -> dict[str, float]:
+    """Per key, the mean over the records that have a value."""
+    vals = {k: [r[k] for r in recs if r.get(k) is not None] for k in keys}
+    return {k: round(float(np.mean(v)), 4) for k, v in vals.items() if v}
 
 
 def aulc(curve: list[dict[str, Any]]) -> float:
@@ -256,13 +273,17 @@ def main() -> None:
     target = 0.95 * ref
     summary = {}
     for s in strategies:
+        # classkit train's estimate for the unlabeled images, and val accuracy, against the truth
+        estimate = {str(recs[0]["labels"]): _means(recs, ESTIMATE_KEYS)
+                    for recs in zip(*curves[s], strict=False)}
         mean_curve = [{"labels": recs[0]["labels"],
                        "test_accuracy": float(np.mean([r["test_accuracy"] for r in recs]))}
                       for recs in zip(*curves[s], strict=False)]
         summary[s] = {"aulc": round(aulc(mean_curve), 4),
                       "labels_to_95pct": labels_to_reach(mean_curve, target),
                       "labels_to_95pct_interp": labels_to_reach_interp(mean_curve, target),
-                      "curve": {r["labels"]: round(r["test_accuracy"], 4) for r in mean_curve}}
+                      "curve": {r["labels"]: round(r["test_accuracy"], 4) for r in mean_curve},
+                      "estimate_vs_truth": estimate}
         emit(bench="al_simulation", case="summary", strategy=s, seeds=args.seeds,
              full_pool_accuracy=round(ref, 4), target_accuracy=round(target, 4), **summary[s])
     if "default" in summary and "random" in summary:
