@@ -78,20 +78,42 @@ def similarity_guard(X: np.ndarray, ranked: np.ndarray, k: int, taken: np.ndarra
     return np.asarray(chosen + skipped[:k - len(chosen)], np.int64)
 
 
+def cluster_round_robin(groups: np.ndarray) -> np.ndarray:
+    """Positions of ``groups`` (rows already in priority order) reordered round-robin: each
+    group's first row in priority order, then each group's second, and so on. Group -1
+    (noise) rows are each a group of their own."""
+    g = np.asarray(groups, np.int64)
+    order = np.argsort(g, kind="stable")  # by group; priority order kept inside a group
+    gs = g[order]
+    start = np.r_[0, np.flatnonzero(np.diff(gs)) + 1] if g.size else np.empty(0, np.int64)
+    rank = np.empty(g.size, np.int64)
+    rank[order] = np.arange(g.size) - np.repeat(start, np.diff(np.r_[start, g.size]))
+    rank[g < 0] = 0
+    return np.lexsort((np.arange(g.size), rank))
+
+
 class Uncertainty:
     """Most uncertain rows under the calibrated model: ``margin`` (1 - (p1 - p2), the default:
     benchmarks/al_simulation.py measured it 2-3 points of test accuracy above entropy at
     500-800 labels on Fashion-MNIST), ``entropy`` (normalised by log C) or ``mix`` (their
-    mean). Diversity guard: only the top ``pool_factor`` x B rows by score are considered, in
-    score order, skipping near-identical ones (cosine >= ``max_similarity`` to a row already
-    in the batch)."""
+    mean). Only the top ``pool_factor`` x B rows by score are considered.
+
+    ``spread`` (with clusters): those rows are taken round-robin over the visual modes, the
+    most uncertain row of each cluster first, most uncertain cluster first (Cluster-Margin,
+    Citovsky et al. 2021), so a batch does not spend its uncertainty share on one confusing
+    region. Fashion-MNIST, default recipe, 20 seeds: labels to 95% of the full-pool accuracy
+    287 -> 273, +0.18 points at 290 labels (docs/benchmarks/learning-loop.md).
+    Diversity guard: in that order, rows near-identical to one already in the batch (cosine
+    >= ``max_similarity``) are skipped."""
 
     name = "uncertainty"
 
-    def __init__(self, measure: str = "margin", pool_factor: int = 5, max_similarity: float = 0.95):
+    def __init__(self, measure: str = "margin", pool_factor: int = 5, max_similarity: float = 0.95,
+                 spread: bool = True):
         if measure not in ("entropy", "margin", "mix"):
             raise ValueError(f"measure must be entropy, margin or mix, not {measure!r}")
         self.measure, self.pool_factor, self.max_similarity = measure, pool_factor, max_similarity
+        self.spread = spread
 
     def scores(self, ctx: SelectionContext, rows: np.ndarray) -> np.ndarray:
         """Uncertainty score in [0, 1] of ``rows`` (higher = more uncertain)."""
@@ -108,6 +130,8 @@ class Uncertainty:
             return Picks.empty()
         s = self.scores(ctx, cands).astype(np.float64)
         pool = np.lexsort((cands, -s))[: max(B, self.pool_factor * B)]
+        if self.spread and ctx.clusters is not None:
+            pool = pool[cluster_round_robin(np.asarray(ctx.clusters)[cands[pool]])]
         pos = pool[similarity_guard(ctx.X, cands[pool], B, taken, self.max_similarity)]
         return _picks(cands[pos], s[pos], self.measure)
 

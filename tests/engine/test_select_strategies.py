@@ -1,6 +1,8 @@
 """Selection strategies: one template test every strategy passes, then specific behaviour."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -69,9 +71,34 @@ def test_uncertainty_prefers_high_entropy() -> None:
     ctx.probs[ctx.unlabeled()] = [0.97, 0.01, 0.01, 0.01]
     ctx.probs[hot] = 0.25
     for measure in ("entropy", "margin", "mix"):
-        p = Uncertainty(measure).query(ctx, ctx.unlabeled(), 10)
+        p = Uncertainty(measure, spread=False).query(ctx, ctx.unlabeled(), 10)
         assert set(p.rows.tolist()) == set(hot.tolist())
         assert p.scores.min() > 0.9
+
+
+def test_uncertainty_spreads_over_clusters() -> None:
+    """The most uncertain row of each cluster first, most uncertain cluster first: a batch does
+    not spend its uncertainty share on one confusing region."""
+    ctx = make_ctx()
+    u = ctx.unlabeled()
+    ctx.probs[u] = [0.97, 0.01, 0.01, 0.01]
+    c0 = u[ctx.clusters[u] == 0][:8]  # the 8 most uncertain rows, all in cluster 0
+    ctx.probs[c0] = 0.25
+    others = np.array([u[ctx.clusters[u] == c][0] for c in range(1, 5)])  # a bit less uncertain
+    ctx.probs[others] = [0.4, 0.3, 0.2, 0.1]
+    p = Uncertainty().query(ctx, u, 5)
+    assert p.rows[0] == c0[0] and set(p.rows[1:].tolist()) == set(others.tolist())
+    assert set(Uncertainty(spread=False).query(ctx, u, 5).rows.tolist()) <= set(c0.tolist())
+    assert set(Uncertainty().query(dataclasses.replace(ctx, clusters=None), u, 5).rows.tolist()) \
+        <= set(c0.tolist())  # no clusters: plain top scores
+
+
+def test_cluster_round_robin_order() -> None:
+    from classkit.engine.select.strategies import cluster_round_robin
+
+    groups = np.array([3, 3, 1, -1, 3, 1, -1, 2])  # rows in priority order
+    assert cluster_round_robin(groups).tolist() == [0, 2, 3, 6, 7, 1, 5, 4]
+    assert cluster_round_robin(np.empty(0, np.int64)).tolist() == []
 
 
 def test_uncertainty_guard_skips_near_identical() -> None:
