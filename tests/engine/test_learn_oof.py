@@ -68,9 +68,13 @@ def test_label_error_rule_by_hand() -> None:
     assert np.allclose(score, [0.1, 0.3, 0.2, 0.6, 0.2])
     # row 1: 0.7 < 0.8 and 0.3 < 0.6: no confident class; row 3: 0.6 < 0.8, 0.4 < 0.6: none either
     assert suspect.tolist() == [False, False, False, False, False]
-    p[3] = [0.85, 0.15, 0.0]  # now confidently class 0 while labeled 1
+    p[3] = [0.85, 0.15, 0.0]  # now confidently class 0 while labeled 1 (the confident-learning rule)
+    assert label_error_scores(p, y, max_label_prob=1.0)[1].tolist() == [False, False, False, True, False]
+    # ... but its label keeps 15%: not a strong contradiction; at 3% it is
+    assert not label_error_scores(p, y)[1].any()
+    p[3] = [0.97, 0.03, 0.0]
     assert label_error_scores(p, y)[1].tolist() == [False, False, False, True, False]
-    p[4] = [0.95, 0.05, 0.0]  # the only class-2 row is never suspect: no head saw class 2
+    p[4] = [0.99, 0.01, 0.0]  # the only class-2 row is never suspect: no head saw class 2
     assert not label_error_scores(p, y)[1][4]
 
 
