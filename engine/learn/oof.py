@@ -111,10 +111,10 @@ def label_error_scores(oof_probs: np.ndarray, y: np.ndarray,
 
     Why the second condition: actively picked labels are hard cases, whose held-out
     probabilities are spread out, and the confident-learning rule alone then flagged 18% of
-    perfectly clean labels. Fashion-MNIST rounds of 200-700 labels with 5% of the labels
-    flipped (3 seeds): precision 0.16 -> 0.76 and recall 0.72 -> 0.54 with the default recipe's
-    labels, 0.30 -> 0.81 and 0.69 -> 0.58 with random ones; clean labels flagged 18.5% -> 1.5%
-    (docs/benchmarks/learning-loop.md).
+    perfectly clean labels. benchmarks/label_suspects.py (Fashion-MNIST rounds of 200-700
+    labels, 5% of the labels flipped, 3 seeds): precision 0.16 -> 0.76 and recall 0.69 -> 0.50
+    with the default recipe's labels, 0.33 -> 0.83 and 0.73 -> 0.64 with random ones; clean
+    labels flagged 17.6% -> 1.5% and 7.5% -> 1.7%.
     """
     p = np.asarray(oof_probs)
     if p.ndim != 2:
