@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_select)
 
+    p = sub.add_parser("suspects", help="labels the current model strongly contradicts, to re-check")
+    p.add_argument("project", type=Path)
+    p.add_argument("--out", type=Path, help="CSV to write: id,path,label,suggested,confidence,score "
+                   "(edit its label column and import it back with `classkit label --csv`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_suspects)
+
     p = sub.add_parser("rounds", help="the round ledger: list rounds, or restore one")
     p.add_argument("project", type=Path)
     p.add_argument("--restore", type=int, metavar="N", help="make round N's model current again")
@@ -182,6 +189,40 @@ def cmd_select(args: argparse.Namespace) -> int:
     say("  by reason: " + ", ".join(f"{k} {v}" for k, v in comp.get("by_reason", {}).items()))
     for item in out["items"]:
         say(f"  {item['id']:>8}  {item['reason']:<18} {item['score']:.4f}  {item['path']}")
+    return 0
+
+
+SUSPECT_COLUMNS = ["id", "path", "label", "suggested", "confidence", "score"]
+
+
+def cmd_suspects(args: argparse.Namespace) -> int:
+    import csv
+
+    from classkit.engine.fsutil import open_atomic
+    from classkit.engine.labels.queue import build_queue
+
+    if args.out:
+        _check_out_file(args.out)
+    with Project.open(args.project) as project:
+        rows = [{"id": i.id, "path": i.path, "label": i.label, "suggested": i.suggestion,
+                 "confidence": i.confidence, "score": i.score} for i in build_queue(project, "suspects")]
+    if args.out:
+        try:
+            with open_atomic(args.out, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, SUSPECT_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        except OSError as exc:
+            raise ClassKitError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    if args.json:
+        emit_json({"count": len(rows), "out": str(args.out) if args.out else None,
+                   "suspects": [] if args.out else rows})
+        return 0
+    say(f"{len(rows)} label-error suspect(s): labels the current model's out-of-fold heads strongly "
+        "contradict" + (f", written to {args.out}" if args.out else ""))
+    for r in rows if not args.out else []:
+        say(f"  {r['id']:>8}  labeled {r['label']!s:<14} model says {r['suggested']!s:<14} "
+            f"{(r['confidence'] or 0):.0%}  {r['path']}")
     return 0
 
 

@@ -1,13 +1,16 @@
 """Labeling queues: which images to show, in what order, why, and with what suggestion.
 
 A queue comes from the latest (or a given) active-learning batch, a list of ids (the
-basket), a cluster of the current clustering, or a filter (label status, predicted
-class, confidence range). Each item carries its reason, the model's suggestion and its
-calibrated confidence when predictions exist, and ``blind`` for audit items (the
-suggestion is kept for bookkeeping but must not be shown).
+basket), a cluster of the current clustering, a filter (label status, predicted class,
+confidence range) or the current model's label-error suspects. Each item carries its
+reason, the model's suggestion and its calibrated confidence when predictions exist, and
+``blind`` for audit items (the suggestion is kept for bookkeeping but must not be shown).
+A suspect's suggestion comes from the out-of-fold head that never saw its label (the
+current model learned the label, so it mostly agrees with it).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from ..errors import ClassKitError
 from ..project import Project
 from .events import SQL_CHUNK
 
-KINDS = ("batch", "ids", "cluster", "filter")
+KINDS = ("batch", "ids", "cluster", "filter", "suspects")
 
 
 @dataclass
@@ -150,6 +153,58 @@ def _filter_ids(project: Project, spec: dict[str, Any],
     return ids
 
 
+def _train_classes(project: Project, version: str, folder: Path) -> list[str]:
+    """Class names in the column order of a train version's probabilities: from its round's
+    predictions manifest (no torch import), else from the checkpoint."""
+    row = project.db.execute("SELECT prediction_version FROM rounds WHERE train_version=? "
+                             "ORDER BY id DESC LIMIT 1", (version,)).fetchone()
+    if row is not None and row[0]:
+        try:
+            path = project.version_dir("predictions", row[0]) / "manifest.json"
+            return [str(c) for c in json.loads(path.read_text("utf-8"))["classes"]]
+        except (OSError, ValueError, KeyError):
+            pass
+    from ..learn.checkpoint import load_checkpoint
+
+    return [str(c) for c in load_checkpoint(folder / "head.pt")[2].get("classes", [])]
+
+
+def suspect_rows(project: Project) -> tuple[list[tuple[int, str, float | None, bool]],
+                                            dict[int, tuple[str, float]]]:
+    """The current model's label-error suspects, most suspect first, leaving out those whose
+    label was given again (re-checked or changed) since that model was trained; and per
+    suspect the out-of-fold suggestion (class, probability)."""
+    row = project.db.execute("SELECT version, path, created_at FROM artifacts "
+                             "WHERE stage='train' AND is_current=1").fetchone()
+    if row is None:
+        raise ClassKitError("no trained model yet: run `classkit train` (or Train now in the app)")
+    folder = project.paths.resolve(row["path"])
+    try:
+        ids = np.load(folder / "oof_ids.npy")
+        probs = np.load(folder / "oof_probs.npy")
+        scores = np.load(folder / "suspect_scores.npy")
+        mask = np.load(folder / "suspect_mask.npy")
+    except FileNotFoundError:
+        raise ClassKitError("the current model has no label-error check: it was trained with "
+                            "--folds 0 or on fewer than 20 labels") from None
+    except (OSError, ValueError) as exc:
+        raise ClassKitError(f"cannot read the label-error check of model {row['version']}: {exc}") from exc
+    classes = _train_classes(project, str(row["version"]), folder)
+    picked = np.flatnonzero(mask)
+    picked = picked[np.lexsort((ids[picked], -scores[picked]))]
+    labels = _labels(project, [int(i) for i in ids[picked]])
+    rows, sugg = [], {}
+    for k in picked:
+        image_id, lab = int(ids[k]), labels.get(int(ids[k]))
+        if lab is None or lab[1] >= float(row["created_at"]):
+            continue  # unlabeled since, or labeled again after this model was trained
+        c = int(np.argmax(probs[k]))
+        rows.append((image_id, "suspect label", float(scores[k]), False))
+        if c < len(classes):
+            sugg[image_id] = (classes[c], round(float(probs[k, c]), 6))
+    return rows, sugg
+
+
 def build_queue(project: Project, kind: str, arg: Any = None) -> list[QueueItem]:
     """The ordered items of a queue (see the module doc for ``kind``/``arg``)."""
     if kind not in KINDS:
@@ -162,6 +217,8 @@ def build_queue(project: Project, kind: str, arg: Any = None) -> list[QueueItem]
         rows = [(int(i), "basket", None, False) for i in dict.fromkeys(arg or [])]
     elif kind == "cluster":
         rows = [(i, f"cluster {int(arg)}", None, False) for i in _cluster_ids(project, int(arg))]
+    elif kind == "suspects":
+        rows, sugg = suspect_rows(project)
     else:
         spec = dict(arg or {})
         sugg = suggestions_for(project, [int(r[0]) for r in project.db.execute("SELECT id FROM images")])

@@ -200,14 +200,15 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         calib["test_after"] = calibration_report(te_probs, y[te])
     cancel.raise_if_cancelled()
     fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings, smoothing=smooth_info)
-    train_like = np.sort(np.concatenate([tr, va]))
-    if folds > 1 and len(train_like) >= MIN_OOF:
+    # Every label is checked, test ones too (a wrong test label corrupts the metrics): the
+    # fold heads only find suspects, so test labels still never reach the model.
+    if folds > 1 and len(labeled) >= MIN_OOF:
         t1 = time.perf_counter()
         fast = HeadConfig.from_dict({**config.to_dict(), "seed": seed})
-        oof = out_of_fold_proba(_rows(X, train_like), y[train_like], n_classes, fast, folds=folds,
+        oof = out_of_fold_proba(_rows(X, labeled), y[labeled], n_classes, fast, folds=folds,
                                 seed=seed, temperature=temperature, progress=progress, cancel=cancel)
-        scores, mask = label_error_scores(oof, y[train_like])
-        fit.labeled_rows, fit.oof_probs = train_like, oof
+        scores, mask = label_error_scores(oof, y[labeled])
+        fit.oof_probs = oof
         fit.suspect_scores, fit.suspect_mask = scores, mask
         timings["oof_s"] = round(time.perf_counter() - t1, 3)
         metrics["suspects"] = int(mask.sum())

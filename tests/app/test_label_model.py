@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtQml import QQmlComponent, QQmlEngine
 from PySide6.QtQuick import QQuickItem
@@ -19,6 +19,7 @@ from classkit.engine.embed.job import embed_project
 from classkit.engine.embed.spec import resolve_model
 from classkit.engine.ingest.pipeline import ingest
 from classkit.engine.labels.events import add_labels, current_labels, label_history
+from classkit.engine.labels.queue import build_queue
 from classkit.engine.loop.rounds import train_round
 from classkit.engine.loop.selection import select_for_project
 from classkit.engine.project import Project
@@ -187,6 +188,13 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
 
     path = tmp_path / "p"
     shutil.copytree(base, path)
+    with Project.open(path) as p:  # every image labeled, one wrongly: the out-of-fold heads catch it
+        truth = {int(i): Path(f).parent.name for i, f in p.db.execute("SELECT id, path FROM images")}
+        for name in CLASSES:
+            add_labels(p, [i for i, c in truth.items() if c == name], name)
+        victim = min(i for i, c in truth.items() if c == CLASSES[0])
+        add_labels(p, [victim], CLASSES[1])
+        train_round(p)
     engine = QQmlEngine()
     engine.addImportPath(str(qml_dir))
     main._register_label(engine)
@@ -220,6 +228,15 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     big = view.findChild(QQuickItem, "bigImage")
     qtbot.waitUntil(lambda: big.property("progress") == 1.0 and big.property("paintedWidth") > 0,
                     timeout=10_000)  # decoded by the async "fullimage" provider
+    # the queue menu's last entry: the current model's label-error suspects
+    assert view.findChild(QObject, "queueSource").property("model")[-1] == "Label-error suspects"
+    with Project.open(path) as p:
+        want = [i.id for i in build_queue(p, "suspects")]
+    assert victim in want
+    view.loadSource(5)
+    qtbot.waitUntil(lambda: lm.property("queueKind") == "suspects", timeout=10_000)
+    assert lm.property("total") == len(want) and victim in [i["id"] for i in lm.property("upcoming")] + [
+        lm.property("current")["id"]]
     lm.close()
     win.close()
     win.deleteLater()

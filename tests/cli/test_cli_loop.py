@@ -85,3 +85,39 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
         main(["train", proj, "--smoothing", "sometimes"])
     assert "invalid choice: 'sometimes'" in capsys.readouterr().err
     assert main(["rounds", proj]) == 0 and "round   1" in capsys.readouterr().out
+
+
+def test_suspects_list_csv_and_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`classkit suspects`: a wrong label is listed with the held-out heads' class; its CSV,
+    with the label column corrected, imports back and the suspect is gone."""
+    tree = make_demo_data(tmp_path / "data", per_class=20)["imagefolder"]
+    proj = str(tmp_path / "p")
+    assert main(["init", proj, "--classes", ",".join(CLASSES)]) == 0
+    assert main(["ingest", proj, str(tree), "--kind", "imagefolder", "--json"]) == 0
+    assert main(["suspects", proj]) == 1
+    assert "no trained model yet" in capsys.readouterr().err
+    assert main(["embed", proj, "--model", "squeezenet1.1", "--json"]) == 0
+    victim = sorted((tree / CLASSES[0]).glob("*.jpg"))[0]
+    (tmp_path / "wrong.csv").write_text(f"path,label\n{victim},{CLASSES[1]}\n")
+    assert main(["label", proj, "--csv", str(tmp_path / "wrong.csv"), "--json"]) == 0
+    capsys.readouterr()
+    run_json(capsys, "train", proj, "--folds", "5")
+    listed = run_json(capsys, "suspects", proj)
+    hit = [s for s in listed["suspects"] if Path(s["path"]) == victim]
+    assert listed["count"] == len(listed["suspects"]) >= 1 and hit
+    assert hit[0]["label"] == CLASSES[1] and hit[0]["suggested"] == CLASSES[0]
+    out = tmp_path / "sus" / "suspects.csv"
+    assert main(["suspects", proj, "--out", str(out)]) == 0
+    assert "written to" in capsys.readouterr().out
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["id", "path", "label", "suggested", "confidence", "score"]
+    for r in rows:
+        r["label"] = r["suggested"]  # accept the model's word for every suspect
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["label", proj, "--csv", str(out), "--json"]) == 0
+    capsys.readouterr()
+    assert run_json(capsys, "suspects", proj)["count"] == 0

@@ -31,6 +31,7 @@ FocusScope {
         else if (i === 2) lm.loadQueue("filter", {"status": "unlabeled"})
         else if (i === 3) lm.loadQueue("filter", {"status": "unlabeled", "max_confidence": 0.6})
         else if (i === 4) lm.loadQueue("cluster", clusterNo.value)
+        else if (i === 5) lm.loadQueue("suspects", "")  // labels the out-of-fold heads contradict
     }
     function keyName(event) {
         if (event.key === Qt.Key_Z && (event.modifiers & Qt.ControlModifier)) return "undo"
@@ -80,7 +81,8 @@ FocusScope {
                 id: source
                 objectName: "queueSource"
                 focusPolicy: Qt.NoFocus
-                model: ["Current batch", "Basket", "All unlabeled", "Uncertain (< 60%)", "Cluster"]
+                model: ["Current batch", "Basket", "All unlabeled", "Uncertain (< 60%)", "Cluster",
+                        "Label-error suspects"]
                 onActivated: i => view.loadSource(i)
             }
             SpinBox { id: clusterNo; visible: source.currentIndex === 4; from: 0; to: 100000; editable: true
