@@ -84,7 +84,8 @@ def inspect_orientation(src: str) -> Orientation:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with open_image(src, vetted=True) as im:
-                wide = highbit.is_wide(im)  # first: PNG's getexif() loads the pixels
+                # first: PNG's getexif() loads the pixels
+                wide = highbit.is_wide(im) or highbit.planar_tiles(im) is not None
                 tag, fmt = _orientation(im), im.format or ""
             pillow_upright = tag != 1 and applies_on_load(fmt) and _pillow_sees_upright(src)
     except Exception:  # noqa: BLE001

@@ -10,8 +10,11 @@ layout Pillow reads (PNG filters and interlacing, raw/LZW/deflate TIFF strips an
 with no decoder of our own. The samples are then contrast-stretched to 8 bits like
 16-bit grey: one percentile range for all three channels, so colours keep their balance.
 
-Where the low bytes cannot be read (a layout whose byte order Pillow fixes, such as
-planar TIFF through libtiff), callers keep Pillow's 8-bit image: the old behaviour.
+Uncompressed planar TIFF (PlanarConfiguration 2: all red samples, then green, then
+blue), which Pillow unpacks as if each 16-bit sample were two 8-bit pixels (a garbled
+picture), is read plane by plane from the file instead (:func:`planar_tiles`,
+:func:`read_planar`). Where neither works (compressed planar TIFF, whose byte order libtiff
+fixes), callers keep Pillow's 8-bit image: the old behaviour.
 """
 from __future__ import annotations
 
@@ -55,6 +58,64 @@ def is_wide(im: Image.Image) -> bool:
     if im.format == "TIFF" and getattr(im, "tag_v2", {}).get(284, 1) != 1:
         return False  # planar: libtiff unpacks each plane in native order, whatever we declare
     return all(_rawmode(t) in _WIDE_RAWMODES for t in im.tile)
+
+
+_PLANES = {"R": 0, "G": 1, "B": 2, "A": 3}
+
+
+def _all(value: Any, want: int) -> bool:
+    """A TIFF tag that is ``want`` for every sample (one value or one per sample)."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    return bool(values) and all(v == want for v in values)
+
+
+def planar_tiles(im: Image.Image) -> list[ImageFile._Tile] | None:
+    """The tile descriptors of a not-yet-loaded uncompressed planar 16-bit unsigned RGB(A)
+    TIFF (whose samples Pillow would unpack as 8-bit pixels); None for anything else."""
+    if im.format != "TIFF" or im.mode not in ("RGB", "RGBA") or not im.tile:
+        return None
+    tags = getattr(im, "tag_v2", {})
+    if tags.get(284, 1) != 2 or tags.get(259, 1) != 1 or not _all(tags.get(258), 16) \
+            or not _all(tags.get(339, 1), 1):
+        return None
+    tiles = list(im.tile)
+    ok = all(t.codec_name == "raw" and isinstance(t.args, tuple) and len(t.args) >= 2
+             and t.args[0] in _PLANES and _PLANES[t.args[0]] < len(im.mode) and t.args[1] == 0
+             for t in tiles)
+    return tiles if ok else None
+
+
+def read_planar(source: Any, tiles: list[ImageFile._Tile], like: Image.Image) -> np.ndarray | None:
+    """The full 16-bit samples (H, W, C) of a planar TIFF from ``source`` (a path or a
+    binary file object) and its :func:`planar_tiles`; None when the file does not hold
+    them where the tiles say (never raises: the caller keeps Pillow's image)."""
+    w, h = like.size
+    order = ">u2" if getattr(like.tag_v2, "_endian", "<") == ">" else "<u2"
+    out = np.zeros((h, w, len(like.mode)), np.uint16)
+    try:
+        fh = open(source, "rb") if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__") \
+            else source
+        try:
+            for t in tiles:
+                x0, y0, x1, y1 = t.extents
+                n = (x1 - x0) * (y1 - y0)
+                fh.seek(t.offset)
+                buf = fh.read(2 * n)
+                if len(buf) != 2 * n or not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                    return None
+                out[y0:y1, x0:x1, _PLANES[t.args[0]]] = np.frombuffer(buf, order).reshape(y1 - y0, x1 - x0)
+        finally:
+            if fh is not source:
+                fh.close()
+    except Exception:  # any failure: keep Pillow's image (see the docstring)
+        return None
+    return out
+
+
+def stretch_full(full: np.ndarray, mode: str) -> Image.Image:
+    """:func:`stretch_wide` for 16-bit samples held whole, (H, W, C) uint16."""
+    high = Image.fromarray((full >> 8).astype(np.uint8), mode)
+    return stretch_wide(high, (full & 0xFF).astype(np.uint8))
 
 
 def _swapped(tile: ImageFile._Tile) -> ImageFile._Tile:

@@ -130,11 +130,19 @@ def load_normalized(im: Image.Image, source: str | io.BytesIO, vetted: bool = Fa
     """Load ``im`` (opened from ``source``) and :func:`_normalize` it.
 
     16-bit-per-channel colour, which Pillow cuts to its high bytes, is decoded a second
-    time for the low bytes and contrast-stretched (:mod:`.highbit`); when that cannot be
-    done the high bytes are kept. Every other image costs one mode/tile check.
+    time for the low bytes and contrast-stretched (:mod:`.highbit`; uncompressed planar
+    TIFF is read plane by plane); when that cannot be done the high bytes are kept. Every
+    other image costs one mode/tile check.
     """
-    wide = highbit.is_wide(im)  # before load(), which clears the tile descriptors
+    planar = highbit.planar_tiles(im)  # before load(), which clears the tile descriptors
+    wide = planar is None and highbit.is_wide(im)
     im.load()
+    if planar is not None:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        full = highbit.read_planar(source, planar, im)
+        if full is not None:
+            return highbit.stretch_full(full, im.mode)
     if wide:
         low = highbit.low_bytes(lambda: open_image(source, vetted), im)
         if low is not None:

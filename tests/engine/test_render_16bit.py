@@ -19,7 +19,7 @@ from PIL import Image
 from classkit.engine.embed.preprocess import load_for_model, load_image
 from classkit.engine.ingest.probe import hash_bytes, probe_file
 from classkit.engine.thumbs import highbit
-from classkit.engine.thumbs.render import make_thumbnail, render
+from classkit.engine.thumbs.render import load_normalized, make_thumbnail, open_image, render
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -64,6 +64,35 @@ def tiff16(arr: np.ndarray, order: str = "<", deflate: bool = False, orientation
     return out + struct.pack(order + "I", 0) + struct.pack(order + f"{c}H", *[16] * c) + payload
 
 
+def tiff16_planar(arr: np.ndarray, order: str = "<", rows_per_strip: int = 16) -> bytes:
+    """An uncompressed planar (PlanarConfiguration 2) 16-bit RGB(A) TIFF of ``arr``: all red
+    samples, then green, then blue, each plane in strips of ``rows_per_strip`` rows."""
+    h, w, c = arr.shape
+    strips = [arr[r:r + rows_per_strip, :, k].astype(order + "u2").tobytes()
+              for k in range(c) for r in range(0, h, rows_per_strip)]
+    tags = [(256, 4, w), (257, 4, h), (258, 3, None), (259, 3, 1), (262, 3, 2), (273, 4, None),
+            (277, 3, c), (278, 4, rows_per_strip), (279, 4, None), (284, 3, 2)] \
+        + ([(338, 3, 2)] if c == 4 else [])
+    bps_at = 8 + 2 + 12 * len(tags) + 4
+    offsets_at = bps_at + 2 * c
+    counts_at = offsets_at + 4 * len(strips)
+    data_at = counts_at + 4 * len(strips)
+    offsets = np.cumsum([data_at] + [len(b) for b in strips[:-1]]).tolist()
+    out = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "IH", 8, len(tags))
+    for tag, kind, value in tags:
+        if tag in (258, 273, 279):
+            count, at = (c, bps_at) if tag == 258 else (len(strips), offsets_at if tag == 273 else counts_at)
+            out += struct.pack(order + "HHII", tag, kind, count, at)
+        elif kind == 3:
+            out += struct.pack(order + "HHIHH", tag, kind, 1, value, 0)
+        else:
+            out += struct.pack(order + "HHII", tag, kind, 1, value)
+    out += struct.pack(order + "I", 0) + struct.pack(order + f"{c}H", *[16] * c)
+    out += struct.pack(order + f"{len(strips)}I", *offsets)
+    out += struct.pack(order + f"{len(strips)}I", *[len(b) for b in strips])
+    return out + b"".join(strips)
+
+
 def scene(top: int) -> np.ndarray:
     """(60, 80, 3) uint16 with samples up to ``top``: black, a red square, a grey ramp row band."""
     arr = np.zeros((60, 80, 3), np.uint16)
@@ -79,6 +108,8 @@ WRITERS = {
     "tiff_be": lambda a: tiff16(a, ">"),
     "tiff_deflate_predictor": lambda a: tiff16(a, deflate=True),
     "tiff_deflate_be": lambda a: tiff16(a, ">", deflate=True),
+    "tiff_planar_le": lambda a: tiff16_planar(a),
+    "tiff_planar_be": lambda a: tiff16_planar(a, ">", rows_per_strip=7),
 }
 
 
@@ -99,9 +130,34 @@ def _check_scene(out: np.ndarray) -> None:
 def test_high_bit_colour_is_stretched(fmt: str, top: int) -> None:
     data = WRITERS[fmt](scene(top))
     with Image.open(io.BytesIO(data)) as im:
-        assert im.mode == "RGB" and highbit.is_wide(im)
+        assert im.mode == "RGB" and (highbit.is_wide(im) or highbit.planar_tiles(im) is not None)
     _check_scene(np.asarray(render(io.BytesIO(data), 40)))  # thumbnail, downscaled
     _check_scene(load_image(io.BytesIO(data), 64, "squash"))  # model input
+
+
+def test_planar_tiff_from_a_path_exact_and_with_alpha(tmp_path: Path) -> None:
+    """Planar TIFF, which Pillow unpacks as garbled 8-bit pixels, is read plane by plane:
+    exact 4:2:1 ratios from a file on disk, and its alpha plane kept."""
+    arr = np.zeros((30, 20, 4), np.uint16)
+    arr[..., :3] = (4000, 2000, 1000)
+    arr[15:, :, :3] = (40, 20, 10)  # dim: the low end of the range
+    arr[0, 0, :3] = 4095
+    arr[..., 3] = 65535
+    arr[20:, :, 3] = 0  # transparent bottom rows
+    path = tmp_path / "planar rgba.tif"
+    path.write_bytes(tiff16_planar(arr, rows_per_strip=4))
+    with open_image(str(path)) as im:
+        full = np.asarray(load_normalized(im, str(path)))
+    assert full.shape == (30, 20, 4) and full[5, 5, 3] == 255 and full[25, 5, 3] == 0
+    out = np.asarray(render(str(path), 30))  # the thumbnail: alpha over the background
+    bright = out[10, 10].astype(int)
+    assert abs(bright[0] - 2 * bright[1]) <= 2 and abs(bright[1] - 2 * bright[2]) <= 2
+    assert (out[25, 5] != out[5, 5]).any()
+    from classkit.engine.export.orient import inspect_orientation
+
+    assert inspect_orientation(str(path)).wide  # an upright export keeps it as stored
+    with Image.open(path) as im:  # Pillow alone: not these colours
+        assert np.abs(np.asarray(im.convert("RGB"))[10, 10].astype(int) - bright[:3]).max() > 20
 
 
 def test_exact_samples_and_colour_balance() -> None:
