@@ -236,7 +236,15 @@ ApplicationWindow {
             }
             LabelView { project: projectModel }
             BatchView { project: projectModel }
-            MetricsView { project: projectModel }
+            MetricsView {
+                project: projectModel
+                onReviewSuspects: {  // the Label view, on the current model's label-error suspects
+                    root.currentView = root.viewNames.indexOf("Label")
+                    const kids = viewStack.children
+                    for (let i = 0; i < kids.length; ++i)
+                        if (kids[i].objectName === "view_label") kids[i].showSuspects()
+                }
+            }
             SettingsView { project: projectModel }
         }
 

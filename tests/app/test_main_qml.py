@@ -90,6 +90,14 @@ def test_navigation_by_click_and_keys(qtbot, app_window: QQuickWindow) -> None:
     assert item(app_window, "view_label").isVisible()
 
 
+def test_review_suspects_opens_the_label_view_on_them(qtbot, app_window: QQuickWindow) -> None:
+    """The Metrics view's "Review suspects" lands in the Label view with its suspects queue."""
+    item(app_window, "view_metrics").reviewSuspects.emit()
+    qtbot.waitUntil(lambda: app_window.property("currentView") == 2)
+    assert item(app_window, "view_label").isVisible()
+    assert item(app_window, "queueSource").property("currentText") == "Label-error suspects"
+
+
 def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
     light = app_window.color().name()
     click(app_window, item(app_window, "nav_settings"))

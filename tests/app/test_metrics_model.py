@@ -10,15 +10,20 @@ from PySide6.QtQuick import QQuickView
 import classkit.app.metrics_model  # noqa: F401 - registers MetricsModel for the QML test
 from classkit.app.metrics_model import MetricsModel
 from classkit.cli.main import main
+from classkit.engine.labels.events import current_labels
 from classkit.engine.project import Project
 from tests.app.conftest import embedded_shapes
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo shapes (3 classes x 20, 6 labels cleared), squeezenet embeddings, two rounds."""
+    """Demo shapes (3 classes x 20, 6 labels cleared, one wrong), squeezenet embeddings, two rounds."""
     proj = embedded_shapes(tmp_path_factory.mktemp("metrics"), per_class=20)
     assert main(["label", str(proj), *[a for i in range(1, 7) for a in ("--id", str(i))], "--clear"]) == 0
+    with Project.open(proj) as p:
+        label = current_labels(p)[10]
+    wrong = next(c for c in ("circle", "square", "triangle") if c != label)
+    assert main(["label", str(proj), "--id", "10", "--set", wrong]) == 0
     for _ in range(2):
         assert main(["train", str(proj), "--folds", "3", "--no-semi", "--json"]) == 0
     return proj
@@ -160,6 +165,18 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     expected = root.findChild(QObject, "expectedNote")  # the estimate for the unlabeled images
     assert expected.property("visible") and "6 images not labeled yet" in expected.property("text")
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
+    review = root.findChild(QObject, "reviewSuspects")  # only for the current model's suspects
+    assert review.property("visible") is False  # round 1 is not the current model
+    m.select(2)
+    title = root.findChild(QObject, "roundTitle")
+    qtbot.waitUntil(lambda: "Round 2" in title.property("text"), timeout=5_000)
+    assert m.property("details")["suspects"] >= 1 and review.property("visible")
+    asked = []
+    metrics.reviewSuspects.connect(lambda: asked.append(True))
+    review.clicked.emit()
+    assert asked == [True]
+    m.select(1)
+    qtbot.waitUntil(lambda: root.findChild(QObject, "restoreButton").property("enabled"), timeout=5_000)
     dialog = root.findChild(QObject, "restoreDialog")  # Restore asks first; OK restores round 1
     root.findChild(QObject, "restoreButton").clicked.emit()
     qtbot.waitUntil(lambda: dialog.property("opened"), timeout=5_000)

@@ -16,6 +16,7 @@ FocusScope {
 
     function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
     function startQueueAt(kind, arg, imageId) { lm.loadQueueAt(kind, arg, imageId) }  // opens on imageId
+    function showSuspects() { source.currentIndex = 5; loadSource(5) }  // the label-error suspects
     function explorerModel() {
         const w = ApplicationWindow.window
         return w && w.explorer && w.explorer.model ? w.explorer.model : null

@@ -30,6 +30,7 @@ Item {
     // the table scrolls sideways when the window is narrower than its columns
     readonly property int tableWidth: columns.reduce((w, c) => w + c[1], 0) + 2 * Theme.spacing
     objectName: "view_metrics"
+    signal reviewSuspects()  // Main.qml opens the Label view on the suspects queue
 
     function num(v, digits) { return v === null || v === undefined ? "—" : Number(v).toFixed(digits) }
     function when(t) { return t ? new Date(t * 1000).toLocaleString(Qt.locale(), "yyyy-MM-dd HH:mm") : "" }
@@ -170,12 +171,21 @@ Item {
             ColumnLayout {
                 width: parent.width
                 spacing: Theme.spacing * 1.5
-                Label {
-                    objectName: "roundTitle"
-                    text: "Round " + (view.d.round || "") + (view.d.current ? " (current model)" : "")
-                          + " · " + (view.d.split === "test" ? "test" : "validation") + " split, "
-                          + (view.d.n || 0) + " images · " + (view.d.suspects || 0) + " label-error suspects"
-                    font.bold: true; color: Theme.text
+                RowLayout {
+                    spacing: Theme.spacing
+                    Label {
+                        objectName: "roundTitle"
+                        text: "Round " + (view.d.round || "") + (view.d.current ? " (current model)" : "")
+                              + " · " + (view.d.split === "test" ? "test" : "validation") + " split, "
+                              + (view.d.n || 0) + " images · " + (view.d.suspects || 0) + " label-error suspects"
+                        font.bold: true; color: Theme.text
+                    }
+                    Button {  // the current model's suspects, one by one in the Label view
+                        objectName: "reviewSuspects"
+                        visible: !!view.d.current && (view.d.suspects || 0) > 0
+                        text: "Review suspects"
+                        onClicked: view.reviewSuspects()
+                    }
                 }
                 Label {  // whether predictions were neighbour-smoothed, with the val figures
                     objectName: "smoothingNote"
