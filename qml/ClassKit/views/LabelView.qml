@@ -82,6 +82,7 @@ FocusScope {
                 id: source
                 objectName: "queueSource"
                 focusPolicy: Qt.NoFocus
+                implicitContentWidthPolicy: ComboBox.WidestText  // no entry cut off
                 model: ["Current batch", "Basket", "All unlabeled", "Uncertain (< 60%)", "Cluster",
                         "Label-error suspects"]
                 onActivated: i => view.loadSource(i)
