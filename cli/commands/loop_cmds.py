@@ -129,7 +129,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if "smoothing" in m:
         say("  " + smoothing_line(m["smoothing"]))
     if "suspects" in m:
-        say(f"  label-error suspects: {m['suspects']}")
+        say(f"  label-error suspects: {m['suspects']}"
+            + (f" (to re-check: classkit suspects {args.project})" if m["suspects"] else ""))
     sig = out["signals"]
     say(f"  stop signals: val plateau {sig['val_plateau']['plateau']}, audit agreement stable "
         f"{sig['audit_agreement']['stable']}, novelty dropping {sig['novelty']['dropping']}")
