@@ -12,6 +12,9 @@ from classkit.engine.project import Project
 from ..output import close_progress, emit_json, progress_for, say
 
 REASONS = ("uncertainty", "diversity", "representativeness", "audit")
+# below this many val images the expected accuracy is rough (docs/benchmarks/learning-loop.md:
+# 5-6 points off at 100 labels, ~20 val images; 1-2.6 from 200 labels)
+ROUGH_VAL = 30
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -115,9 +118,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if name in m:
             say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
     if "unlabeled" in m:
+        rough = f"; rough: calibrated on {m['n_val']} val images" if m["n_val"] < ROUGH_VAL else ""
         say(f"  unlabeled: expected accuracy {m['unlabeled']['accuracy']:.3f} on {m['unlabeled']['images']} "
             "image(s) not labeled yet (their mean calibrated confidence; val/test images were "
-            "mostly picked because they were hard)")
+            f"mostly picked because they were hard{rough})")
     cal = out["calibration"]
     if "before" in cal:
         say(f"  calibration (val): ECE {cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}, "

@@ -164,6 +164,9 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     assert note.property("visible") and note.property("text").startswith("neighbour smoothing: ")
     expected = root.findChild(QObject, "expectedNote")  # the estimate for the unlabeled images
     assert expected.property("visible") and "6 images not labeled yet" in expected.property("text")
+    val_n = m.property("details")["val_n"]  # a small val set: the estimate says it is rough
+    rough = f"Rough for now: calibrated on only {val_n} val images"
+    assert (rough in expected.property("text")) == (val_n < 30)
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
     review = root.findChild(QObject, "reviewSuspects")  # only for the current model's suspects
     assert review.property("visible") is False  # round 1 is not the current model

@@ -201,6 +201,8 @@ Item {
                           + view.num(view.d.expected_accuracy, 3) + " (their mean calibrated confidence). "
                           + "Val and test images were mostly picked for labeling because they were hard, "
                           + "so their accuracy reads lower."
+                          + ((view.d.val_n || 0) < 30 ? " Rough for now: calibrated on only "
+                             + (view.d.val_n || 0) + " val images." : "")
                     color: Theme.mutedText
                     Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
