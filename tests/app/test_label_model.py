@@ -237,6 +237,8 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     qtbot.waitUntil(lambda: lm.property("queueKind") == "suspects", timeout=10_000)
     assert lm.property("total") == len(want) and victim in [i["id"] for i in lm.property("upcoming")] + [
         lm.property("current")["id"]]
+    counter = view.findChild(QObject, "counter")  # every suspect is labeled: the counter says where we are
+    assert counter.property("text") == f"suspect 1 of {len(want)}"
     lm.close()
     win.close()
     win.deleteLater()

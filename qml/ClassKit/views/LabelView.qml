@@ -89,7 +89,12 @@ FocusScope {
             }
             SpinBox { id: clusterNo; visible: source.currentIndex === 4; from: 0; to: 100000; editable: true
                       focusPolicy: Qt.NoFocus; onValueModified: view.loadSource(4) }
-            Label { objectName: "counter"; text: lm.done + " / " + lm.total + " labeled"; font.bold: true }
+            Label {  // suspects all carry a label already: show where the review stands instead
+                objectName: "counter"; font.bold: true
+                text: lm.queueKind === "suspects"
+                      ? "suspect " + Math.min(lm.position + 1, lm.total) + " of " + lm.total
+                      : lm.done + " / " + lm.total + " labeled"
+            }
             Label { text: lm.current.reason ? "· " + lm.current.reason : ""; color: Theme.mutedText }
             Label { text: lm.current.blind ? "· audit (blind)" : ""; color: Theme.mutedText }
             Item { Layout.fillWidth: true }
