@@ -39,6 +39,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Replace ``path`` with a UTF-8 CSV of ``rows`` (dicts) under a ``columns`` header."""
+    import csv
+
+    with open_atomic(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Atomically write ``obj`` as pretty, key-sorted JSON (stable diffs)."""
     data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -201,9 +201,7 @@ SUSPECT_COLUMNS = ["id", "path", "label", "suggested", "confidence", "score"]
 
 
 def cmd_suspects(args: argparse.Namespace) -> int:
-    import csv
-
-    from classkit.engine.fsutil import open_atomic
+    from classkit.engine.fsutil import write_csv_atomic
     from classkit.engine.labels.queue import build_queue
 
     if args.out:
@@ -213,10 +211,7 @@ def cmd_suspects(args: argparse.Namespace) -> int:
                  "confidence": i.confidence, "score": i.score} for i in build_queue(project, "suspects")]
     if args.out:
         try:
-            with open_atomic(args.out, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, SUSPECT_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv_atomic(args.out, rows, SUSPECT_COLUMNS)
         except OSError as exc:
             raise ClassKitError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     if args.json:

@@ -10,7 +10,6 @@ current model learned the label, so it mostly agrees with it).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,13 +155,14 @@ def _filter_ids(project: Project, spec: dict[str, Any],
 def _train_classes(project: Project, version: str, folder: Path) -> list[str]:
     """Class names in the column order of a train version's probabilities: from its round's
     predictions manifest (no torch import), else from the checkpoint."""
+    from ..loop.predictions import load_predictions
+
     row = project.db.execute("SELECT prediction_version FROM rounds WHERE train_version=? "
                              "ORDER BY id DESC LIMIT 1", (version,)).fetchone()
     if row is not None and row[0]:
         try:
-            path = project.version_dir("predictions", row[0]) / "manifest.json"
-            return [str(c) for c in json.loads(path.read_text("utf-8"))["classes"]]
-        except (OSError, ValueError, KeyError):
+            return [str(c) for c in load_predictions(project, row[0]).classes]
+        except (ClassKitError, OSError, ValueError, KeyError):
             pass
     from ..learn.checkpoint import load_checkpoint
 

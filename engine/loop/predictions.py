@@ -7,7 +7,6 @@ memmap in chunks.
 """
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClassKitError
-from ..fsutil import open_atomic, write_json_atomic
+from ..fsutil import write_csv_atomic, write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..project import Project
 
@@ -59,8 +58,9 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
                       cancel: CancelToken | None = None,
                       smoothing: dict[str, Any] | None = None,
                       graph: tuple[np.ndarray, np.ndarray] | None = None,
-                      y: np.ndarray | None = None) -> tuple[str, Path]:
-    """Predict every row of ``X`` and save a new predictions version (made current).
+                      y: np.ndarray | None = None) -> tuple[str, Path, dict[str, Any]]:
+    """Predict every row of ``X`` and save a new predictions version (made current); returns
+    its version, folder and manifest.
 
     With ``smoothing`` (a ``learn.smooth.decide`` result whose ``used`` is true), ``graph``
     (each row's neighbours) and ``y`` (class per row, negative = none), the head's
@@ -94,7 +94,7 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
                 "expected_accuracy": expected}
     write_json_atomic(folder / "manifest.json", manifest)
     project.register_artifact(STAGE, version, {k: v for k, v in manifest.items() if k != "classes"})
-    return version, folder
+    return version, folder, manifest
 
 
 def expected_accuracy(probs: np.ndarray, rows: np.ndarray) -> dict[str, Any] | None:
@@ -166,7 +166,4 @@ def prediction_rows(project: Project, only_unlabeled: bool = True) -> list[dict[
 
 def write_predictions_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """``id,path,predicted,confidence`` CSV, written atomically."""
-    with open_atomic(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, ["id", "path", "predicted", "confidence"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv_atomic(path, rows, ["id", "path", "predicted", "confidence"])

@@ -7,7 +7,6 @@ a ``predictions`` version, computes the stop signals and appends the round to th
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -78,7 +77,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
               "temperature": fit.temperature,
               "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"])}
     project.register_artifact(STAGE, version, params)
-    pred_version, pred_folder = write_predictions(
+    pred_version, _, pred_manifest = write_predictions(
         project, fit.head, fit.temperature, data.X, data.ids, data.classes,
         {"train_version": version, "embedding_version": data.emb.version},
         progress=progress, cancel=cancel, smoothing=fit.smoothing, graph=graph, y=data.y)
@@ -86,8 +85,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     before = previous[-1]["labels"].get("snapshot", {}) if previous else {}
     snapshot = label_snapshot(project)
     history = [_macro_f1(r["metrics"]) for r in previous] + [_macro_f1(fit.metrics)]
-    manifest = json.loads((pred_folder / "manifest.json").read_text(encoding="utf-8"))
-    expected = manifest.get("expected_accuracy")
+    expected = pred_manifest["expected_accuracy"]
     if expected is not None:  # the estimate for the images not labeled yet
         fit.metrics["unlabeled"] = expected
     metrics = {**fit.metrics, "temperature": fit.temperature,

@@ -78,16 +78,24 @@ def similarity_guard(X: np.ndarray, ranked: np.ndarray, k: int, taken: np.ndarra
     return np.asarray(chosen + skipped[:k - len(chosen)], np.int64)
 
 
+def rank_in_group(sorted_groups: np.ndarray) -> np.ndarray:
+    """For group labels already sorted (equal ones adjacent), each entry's position inside
+    its run: 0 for a group's first entry, 1 for its second, ..."""
+    g = np.asarray(sorted_groups)
+    if g.size == 0:
+        return np.empty(0, np.int64)
+    start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    return np.arange(g.size) - np.repeat(start, np.diff(np.r_[start, g.size]))
+
+
 def cluster_round_robin(groups: np.ndarray) -> np.ndarray:
     """Positions of ``groups`` (rows already in priority order) reordered round-robin: each
     group's first row in priority order, then each group's second, and so on. Group -1
     (noise) rows are each a group of their own."""
     g = np.asarray(groups, np.int64)
     order = np.argsort(g, kind="stable")  # by group; priority order kept inside a group
-    gs = g[order]
-    start = np.r_[0, np.flatnonzero(np.diff(gs)) + 1] if g.size else np.empty(0, np.int64)
     rank = np.empty(g.size, np.int64)
-    rank[order] = np.arange(g.size) - np.repeat(start, np.diff(np.r_[start, g.size]))
+    rank[order] = rank_in_group(g[order])
     rank[g < 0] = 0
     return np.lexsort((np.arange(g.size), rank))
 
@@ -224,8 +232,7 @@ class Representativeness:
         covered = np.bincount(clusters[seen & (clusters >= 0)], minlength=K)
         value = size - covered  # = size * (1 - coverage)
         order = np.lexsort((cands, -typ, cl))
-        start = np.r_[0, np.flatnonzero(np.diff(cl[order])) + 1]
-        rank = np.arange(cands.size) - np.repeat(start, np.diff(np.r_[start, cands.size]))
+        rank = rank_in_group(cl[order])
         prio = np.empty(cands.size)
         prio[order] = value[cl[order]] / (rank + 1)
         pos = np.lexsort((cands, -prio))[:B]
@@ -278,8 +285,7 @@ class Audit:
             rows, cl = cands[ok], cl[ok]
             rnd = ctx.rng(53).random(rows.size)
             order = np.lexsort((rnd, cl))
-            start = np.r_[0, np.flatnonzero(np.diff(cl[order])) + 1] if rows.size else np.empty(0, int)
-            rank = np.arange(rows.size) - np.repeat(start, np.diff(np.r_[start, rows.size]))
+            rank = rank_in_group(cl[order])
             prio = np.empty(rows.size)
             prio[order] = rate[cl[order]] / (rank + 1)
             pos = np.lexsort((rows, -prio))[: max(batch_size, 0)]

@@ -18,6 +18,7 @@ fixes), callers keep Pillow's 8-bit image: the old behaviour.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -93,10 +94,8 @@ def read_planar(source: Any, tiles: list[ImageFile._Tile], like: Image.Image) ->
     order = ">u2" if getattr(like.tag_v2, "_endian", "<") == ">" else "<u2"
     out = np.zeros((h, w, len(like.mode)), np.uint16)
     try:
-        fh = open(source, "rb") if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__") \
-            else source
-        try:
-            for t in tiles:
+        with contextlib.nullcontext(source) if hasattr(source, "read") else open(source, "rb") as fh:
+            for t in tiles:  # tile offsets are absolute file positions
                 x0, y0, x1, y1 = t.extents
                 n = (x1 - x0) * (y1 - y0)
                 fh.seek(t.offset)
@@ -104,9 +103,6 @@ def read_planar(source: Any, tiles: list[ImageFile._Tile], like: Image.Image) ->
                 if len(buf) != 2 * n or not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
                     return None
                 out[y0:y1, x0:x1, _PLANES[t.args[0]]] = np.frombuffer(buf, order).reshape(y1 - y0, x1 - x0)
-        finally:
-            if fh is not source:
-                fh.close()
     except Exception:  # any failure: keep Pillow's image (see the docstring)
         return None
     return out

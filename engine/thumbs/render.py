@@ -138,8 +138,6 @@ def load_normalized(im: Image.Image, source: str | io.BytesIO, vetted: bool = Fa
     wide = planar is None and highbit.is_wide(im)
     im.load()
     if planar is not None:
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
         full = highbit.read_planar(source, planar, im)
         if full is not None:
             return highbit.stretch_full(full, im.mode)

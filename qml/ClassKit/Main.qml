@@ -13,6 +13,12 @@ ApplicationWindow {
     property string initialProject: ""
     property int currentView: 0
     readonly property var viewNames: ["Explorer", "Clusters", "Label", "Batch", "Metrics", "Settings"]
+    function viewNamed(name) {  // a view of the stack by objectName, e.g. "view_label"
+        const kids = viewStack.children
+        for (let i = 0; i < kids.length; ++i)
+            if (kids[i].objectName === name) return kids[i]
+        return null
+    }
     readonly property QtObject runner: jobRunner  // for Python (tests, shutdown)
     readonly property QtObject project: projectModel
     readonly property QtObject errorDialog: errorDialog
@@ -212,20 +218,14 @@ ApplicationWindow {
             }
             ClustersView {
                 project: projectModel
-                function viewNamed(name) {
-                    const kids = viewStack.children
-                    for (let i = 0; i < kids.length; ++i)
-                        if (kids[i].objectName === name) return kids[i]
-                    return null
-                }
                 onLabelCluster: id => {  // the Label view, with this cluster's queue
                     root.currentView = root.viewNames.indexOf("Label")  // first: showing it may load a batch
-                    const lv = viewNamed("view_label")
+                    const lv = root.viewNamed("view_label")
                     if (lv) lv.startQueue("cluster", id)
                 }
                 onLabelImage: (cluster, imageId) => {  // the Label view: this cluster's queue, on that image
                     root.currentView = root.viewNames.indexOf("Label")
-                    const lv = viewNamed("view_label")
+                    const lv = root.viewNamed("view_label")
                     if (lv) lv.startQueueAt("cluster", cluster, imageId)
                 }
                 onShowCluster: id => {  // the Explorer, filtered to this cluster
@@ -240,9 +240,8 @@ ApplicationWindow {
                 project: projectModel
                 onReviewSuspects: {  // the Label view, on the current model's label-error suspects
                     root.currentView = root.viewNames.indexOf("Label")
-                    const kids = viewStack.children
-                    for (let i = 0; i < kids.length; ++i)
-                        if (kids[i].objectName === "view_label") kids[i].showSuspects()
+                    const lv = root.viewNamed("view_label")
+                    if (lv) lv.showSuspects()
                 }
             }
             SettingsView { project: projectModel }
