@@ -26,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--history", type=int, metavar="ID", help="label events of one image")
     p.add_argument("--create-classes", action="store_true",
                    help="with --csv: create classes the CSV names that the project lacks")
-    p.add_argument("--source", choices=("import", "manual"), default="import",
-                   help="with --csv: 'import' never overrides a person's label (default); "
-                        "'manual' vouches for the CSV and overrides")
+    p.add_argument("--source", choices=("import", "manual"), default=None,
+                   help="with --csv: 'import' never overrides a person's label (the default); "
+                        "'manual' vouches for the CSV and overrides (the default for a review "
+                        "sheet from `classkit suspects --out`, whose kept labels count as confirmed)")
     p.add_argument("--dry-run", action="store_true", help="with --csv: validate and count, write nothing")
     p.add_argument("--set", metavar="LABEL", dest="set_label",
                    help="with --id: a class name or unsure/junk/skip")
@@ -61,7 +62,10 @@ def _csv(project: Project, args: argparse.Namespace) -> int:
         emit_json(s)
         return 0
     verb = "would label" if s["dry_run"] else "labeled"
-    say(f"{s['rows']} row(s): {verb} {s['labeled']}, unchanged {s['unchanged']}, kept a person's "
+    confirmed = (f" ({s['confirmed']} confirmed as they were)" if s["confirmed"] else "")
+    if s["review"]:
+        say(f"review sheet: imported as {s['source']} labels")
+    say(f"{s['rows']} row(s): {verb} {s['labeled']}{confirmed}, unchanged {s['unchanged']}, kept a person's "
         f"label {s['kept_human']}, unmatched {s['unmatched']}, invalid {s['invalid']}"
         + (f", repeated {s['repeated']}" if s["repeated"] else ""))
     if s["created_classes"]:

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("suspects", help="labels the current model strongly contradicts, to re-check")
     p.add_argument("project", type=Path)
     p.add_argument("--out", type=Path, help="CSV to write: id,path,label,suggested,confidence,score "
-                   "(edit its label column and import it back with `classkit label --csv`)")
+                   "(edit its label column, or leave a label to confirm it, and import it back with "
+                   "`classkit label --csv`)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_suspects)
 

@@ -24,6 +24,7 @@ from ..project import Project
 from .events import SQL_CHUNK, canonical_label, class_lookup, current_round, insert_events
 
 ID_COLUMNS = ("id", "image_id")
+REVIEW_COLUMN = "suggested"  # written by `classkit suspects --out`: the file is a review sheet
 IMPORT_SOURCES = ("import", "manual")
 MAX_REPORTED = 20
 
@@ -33,8 +34,9 @@ def _find(header: list[str], names: tuple[str, ...]) -> int | None:
     return next((lowered.index(n) for n in names if n in lowered), None)
 
 
-def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | None, int | None, int]:
-    """Rows with their line numbers, and the path, id and label column indexes."""
+def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | None, int | None, int,
+                                            list[str]]:
+    """Rows with their line numbers, the path, id and label column indexes, and the header."""
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -56,7 +58,7 @@ def _parse(text: str, where: Path) -> tuple[list[tuple[int, list[str]]], int | N
         if lineno <= first + 1 or not any(cell.strip() for cell in row):
             continue
         rows.append((lineno, row))
-    return rows, pcol, icol, lcol
+    return rows, pcol, icol, lcol, [h.strip().lower() for h in header]
 
 
 class _Matcher:
@@ -155,21 +157,29 @@ class _Matcher:
 
 
 def import_label_csv(project: Project, csv_path: Path | str, create_classes: bool = False,
-                     source: str = "import", dry_run: bool = False) -> dict[str, Any]:
+                     source: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Label project images from a CSV; returns a summary: ``rows`` (non-blank data rows),
-    ``matched``, ``labeled`` (events written, or that would be with ``dry_run``),
-    ``unchanged``, ``kept_human``, ``repeated``, ``unmatched``, ``invalid``,
-    ``created_classes``, ``error_count`` and ``errors`` (the first 20 as {line, error}).
+    ``matched``, ``labeled`` (events written, or that would be with ``dry_run``; confirmations
+    included), ``confirmed``, ``unchanged``, ``kept_human``, ``repeated``, ``unmatched``,
+    ``invalid``, ``created_classes``, ``review``, ``error_count`` and ``errors`` (the first
+    20 as {line, error}).
 
     ``source="import"`` behaves like dataset labels at ingest: it never overrides a label a
     person gave. ``source="manual"`` means the user vouches for these labels: they override.
+    None (the default): ``manual`` for a review sheet (a CSV with a ``suggested`` column, as
+    ``classkit suspects --out`` writes), else ``import``. A review sheet imported as
+    ``manual`` also records every label left as it was as a confirmation (an event with the
+    same label), so a suspect the person checked and kept leaves the suspects list.
     Unknown classes are an error listing them, unless ``create_classes``.
     """
-    if source not in IMPORT_SOURCES:
-        raise ClassKitError(f"CSV label source must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}")
     path = Path(csv_path)
     text = read_csv_text(path)
-    rows, pcol, icol, lcol = _parse(text, path)
+    rows, pcol, icol, lcol, header = _parse(text, path)
+    review = REVIEW_COLUMN in header
+    if source is None:
+        source = "manual" if review else "import"
+    if source not in IMPORT_SOURCES:
+        raise ClassKitError(f"CSV label source must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}")
     matcher = _Matcher(project, path.resolve().parent)
     classes = class_lookup(project)
     errors: list[dict[str, Any]] = []
@@ -236,14 +246,16 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
                                 f"{exc}") from None
         new_classes.append(spelled[name])
     lookup = {**classes, **spelled}
-    plan = _plan(project, wanted, lookup, source, path.name, counts)
+    plan = _plan(project, wanted, lookup, source, path.name, counts,
+                 confirm=review and source == "manual")
     if not dry_run and (plan or new_classes):
         with project.transaction() as con:
             project.ensure_classes_in(con, new_classes)
             rnd = current_round(con)
             insert_events(con, [(i, lab, source, rnd, reason, None) for i, lab, reason in plan])
     return {"csv": str(path), "source": source, "dry_run": dry_run, "rows": len(rows),
-            "matched": len(wanted), "labeled": len(plan), "unchanged": counts["unchanged"],
+            "matched": len(wanted), "labeled": len(plan), "confirmed": counts["confirmed"],
+            "review": review, "unchanged": counts["unchanged"],
             "kept_human": counts["kept_human"], "repeated": counts["repeated"],
             "unmatched": counts["unmatched"], "invalid": counts["invalid"] + counts["conflicting"],
             "created_classes": new_classes, "error_count": len(errors),
@@ -251,8 +263,9 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
 
 
 def _plan(project: Project, wanted: dict[int, tuple[str, int]], lookup: dict[str, str], source: str,
-          name: str, counts: Counter[str]) -> list[tuple[int, str, str]]:
-    """Events to write as (image id, canonical label, reason); counts what is skipped."""
+          name: str, counts: Counter[str], confirm: bool = False) -> list[tuple[int, str, str]]:
+    """Events to write as (image id, canonical label, reason); counts what is skipped.
+    ``confirm``: a label left as it was is written again (a person re-checked it)."""
     last: dict[int, tuple[str | None, str]] = {}
     ids = sorted(wanted)
     for i in range(0, len(ids), SQL_CHUNK):
@@ -269,7 +282,10 @@ def _plan(project: Project, wanted: dict[int, tuple[str, int]], lookup: dict[str
         label = canonical_label(written, lookup)
         assert label is not None  # validated above
         prev = last.get(image_id)
-        if prev is not None and prev[0] == label and (source == "import" or prev[1] != "import"):
+        if confirm and prev is not None and prev[0] == label:
+            counts["confirmed"] += 1
+            plan.append((image_id, label, f"csv {name} line {lineno}: confirmed"))
+        elif prev is not None and prev[0] == label and (source == "import" or prev[1] != "import"):
             counts["unchanged"] += 1
         elif source == "import" and prev is not None and prev[1] != "import":
             counts["kept_human"] += 1

@@ -89,8 +89,9 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
 
 
 def test_suspects_list_csv_and_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`classkit suspects`: a wrong label is listed with the held-out heads' class; its CSV,
-    with the label column corrected, imports back and the suspect is gone."""
+    """`classkit suspects`: wrong labels a person gave are listed with the held-out heads'
+    class; the review sheet imports back as the person's word: a corrected label replaces the
+    wrong one, a label kept as it was counts as confirmed, and both leave the list."""
     tree = make_demo_data(tmp_path / "data", per_class=20)["imagefolder"]
     proj = str(tmp_path / "p")
     assert main(["init", proj, "--classes", ",".join(CLASSES)]) == 0
@@ -98,27 +99,33 @@ def test_suspects_list_csv_and_fix(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["suspects", proj]) == 1
     assert "no trained model yet" in capsys.readouterr().err
     assert main(["embed", proj, "--model", "squeezenet1.1", "--json"]) == 0
-    victim = sorted((tree / CLASSES[0]).glob("*.jpg"))[0]
-    (tmp_path / "wrong.csv").write_text(f"path,label\n{victim},{CLASSES[1]}\n")
-    assert main(["label", proj, "--csv", str(tmp_path / "wrong.csv"), "--json"]) == 0
+    victims = sorted((tree / CLASSES[0]).glob("*.jpg"))[:2]
+    (tmp_path / "wrong.csv").write_text("path,label\n" + "".join(f"{v},{CLASSES[1]}\n" for v in victims))
+    assert main(["label", proj, "--csv", str(tmp_path / "wrong.csv"), "--source", "manual", "--json"]) == 0
     capsys.readouterr()
     run_json(capsys, "train", proj, "--folds", "5")
     listed = run_json(capsys, "suspects", proj)
-    hit = [s for s in listed["suspects"] if Path(s["path"]) == victim]
-    assert listed["count"] == len(listed["suspects"]) >= 1 and hit
-    assert hit[0]["label"] == CLASSES[1] and hit[0]["suggested"] == CLASSES[0]
+    hit = [s for s in listed["suspects"] if Path(s["path"]) in victims]
+    assert listed["count"] == len(listed["suspects"]) >= 2 and len(hit) == 2
+    assert all(h["label"] == CLASSES[1] and h["suggested"] == CLASSES[0] for h in hit)
     out = tmp_path / "sus" / "suspects.csv"
     assert main(["suspects", proj, "--out", str(out)]) == 0
     assert "written to" in capsys.readouterr().out
     with open(out, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["id", "path", "label", "suggested", "confidence", "score"]
+    kept = next(r for r in rows if Path(r["path"]) == victims[1])
     for r in rows:
-        r["label"] = r["suggested"]  # accept the model's word for every suspect
+        if r is not kept:
+            r["label"] = r["suggested"]  # accept the model's word, except for one the person keeps
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    assert main(["label", proj, "--csv", str(out), "--json"]) == 0
-    capsys.readouterr()
+    summary = run_json(capsys, "label", proj, "--csv", str(out))
+    assert summary["review"] and summary["source"] == "manual"
+    assert summary["confirmed"] >= 1 and summary["kept_human"] == 0
+    assert summary["labeled"] == len(rows)
     assert run_json(capsys, "suspects", proj)["count"] == 0
+    history = run_json(capsys, "label", proj, "--history", kept["id"])
+    assert history["label"] == CLASSES[1] and "confirmed" in history["events"][-1]["reason"]
