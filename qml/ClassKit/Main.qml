@@ -235,7 +235,14 @@ ApplicationWindow {
                 }
             }
             LabelView { project: projectModel }
-            BatchView { project: projectModel }
+            BatchView {
+                project: projectModel
+                onStartLabeling: {  // the Label view, on this batch
+                    root.currentView = root.viewNames.indexOf("Label")
+                    const lv = root.viewNamed("view_label")
+                    if (lv) lv.startQueue("batch", "")
+                }
+            }
             MetricsView {
                 project: projectModel
                 onReviewSuspects: {  // the Label view, on the current model's label-error suspects

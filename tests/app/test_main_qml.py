@@ -98,6 +98,21 @@ def test_review_suspects_opens_the_label_view_on_them(qtbot, app_window: QQuickW
     assert item(app_window, "queueSource").property("currentText") == "Label-error suspects"
 
 
+def test_start_labeling_opens_the_label_view_on_the_batch(qtbot, app_window: QQuickWindow) -> None:
+    """The Batch view's "Start labeling" lands in the Label view with the batch queue, even when
+    another queue was showing there; the queue menu says which queue it is."""
+    item(app_window, "view_metrics").reviewSuspects.emit()
+    qtbot.waitUntil(lambda: item(app_window, "queueSource").property("currentText") == "Label-error suspects")
+    app_window.setProperty("currentView", 3)
+    item(app_window, "view_batch").startLabeling.emit()
+    qtbot.waitUntil(lambda: app_window.property("currentView") == 2)
+    assert item(app_window, "view_label").isVisible()
+    assert item(app_window, "queueSource").property("currentText") == "Current batch"
+    item(app_window, "view_clusters").labelCluster.emit(7)  # and the Clusters view's cluster queue
+    qtbot.waitUntil(lambda: item(app_window, "queueSource").property("currentText") == "Cluster")
+    assert item(app_window, "clusterNo").property("value") == 7
+
+
 def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
     light = app_window.color().name()
     click(app_window, item(app_window, "nav_settings"))

@@ -12,12 +12,7 @@ Item {
     readonly property QtObject model: batch
     objectName: "view_batch"
 
-    function labelView() {
-        const kids = view.parent ? view.parent.children : []
-        for (let i = 0; i < kids.length; ++i)
-            if (kids[i].objectName === "view_label") return kids[i]
-        return null
-    }
+    signal startLabeling()  // the window opens the Label view on this batch
 
     LabelModel {
         id: batch
@@ -47,12 +42,7 @@ Item {
             Button {
                 objectName: "startLabeling"
                 text: "Start labeling"
-                onClicked: {
-                    const lv = view.labelView()
-                    if (lv) lv.startQueue("batch", "")
-                    const win = ApplicationWindow.window
-                    if (win && win.viewNames) win.currentView = win.viewNames.indexOf("Label")
-                }
+                onClicked: view.startLabeling()
             }
         }
         ListView {

@@ -14,8 +14,17 @@ FocusScope {
     focus: visible
     signal imageShown(int imageId)  // the big image for this id is decoded and laid out
 
-    function startQueue(kind, arg) { lm.loadQueue(kind, arg) }
-    function startQueueAt(kind, arg, imageId) { lm.loadQueueAt(kind, arg, imageId) }  // opens on imageId
+    function startQueue(kind, arg) { showSource(kind, arg); lm.loadQueue(kind, arg) }
+    function startQueueAt(kind, arg, imageId) {  // opens on imageId
+        showSource(kind, arg)
+        lm.loadQueueAt(kind, arg, imageId)
+    }
+    function showSource(kind, arg) {  // the queue menu says which queue another view opened
+        const i = ["batch", "ids", "", "", "cluster", "suspects"].indexOf(kind)
+        if (i < 0) return
+        if (kind === "cluster") clusterNo.value = Number(arg)
+        source.currentIndex = i
+    }
     function showSuspects() { source.currentIndex = 5; loadSource(5) }  // the label-error suspects
     function explorerModel() {
         const w = ApplicationWindow.window
@@ -87,7 +96,7 @@ FocusScope {
                         "Label-error suspects"]
                 onActivated: i => view.loadSource(i)
             }
-            SpinBox { id: clusterNo; visible: source.currentIndex === 4; from: 0; to: 100000; editable: true
+            SpinBox { id: clusterNo; objectName: "clusterNo"; visible: source.currentIndex === 4; from: 0; to: 100000; editable: true
                       focusPolicy: Qt.NoFocus; onValueModified: view.loadSource(4) }
             Label {  // suspects all carry a label already: show where the review stands instead
                 objectName: "counter"; font.bold: true
