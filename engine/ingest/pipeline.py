@@ -81,6 +81,11 @@ def ingest(project: Project, sources: Sequence[str | Path], kind: str = "auto",
     status = "failed"
     try:
         for path, src_kind in resolved:
+            alias = _same_source(project, path, src_kind)
+            if alias is not None:
+                hints.append(f"{path} is the folder of source {alias} under another name (a link); "
+                             f"ingested as {alias}, so its images are not added twice")
+                path = alias
             info = _ingest_one(project, writer, readers[src_kind], path, src_kind, config,
                                progress, cancel)
             per_source.append(info)
@@ -106,6 +111,21 @@ def source_key(path: Path, kind: str) -> Path:
 
         return Path(os.path.abspath(find_project_json(path, [])[0]))
     return path
+
+
+def _same_source(project: Project, path: Path, kind: str) -> Path | None:
+    """An earlier source of this kind that is the same file or folder as ``path`` reached
+    through a symlink or another mount name (same real path, different spelling), or None."""
+    stored = project.paths.to_stored(source_key(path, kind))
+    real = None
+    for row in project.db.execute("SELECT path FROM sources WHERE kind=? AND path<>? ORDER BY id",
+                                  (kind, stored)):
+        other = project.paths.resolve(row["path"])
+        if real is None:
+            real = os.path.realpath(path)
+        if os.path.exists(other) and os.path.realpath(other) == real:
+            return other
+    return None
 
 
 def _register_source(project: Project, path: Path, kind: str, config: IngestConfig) -> int:

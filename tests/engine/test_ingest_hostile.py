@@ -242,6 +242,28 @@ def test_follow_symlinks_false(project: Project, tmp_path: Path) -> None:
     assert summary["added"] == 2  # link.png and linkdir/far.png
 
 
+def test_a_folder_under_another_name_is_the_same_source(project: Project, tmp_path: Path) -> None:
+    """The data folder reached through a symlink (or another mount name) is the source
+    already ingested: nothing is added twice, new files land under the first name."""
+    real = tmp_path / "disk" / "data"
+    for i in range(3):
+        make_image(real / f"im{i}.png", seed=i)
+    assert ingest(project, [real], config=IngestConfig(workers=1))["added"] == 3
+    os.symlink(real, tmp_path / "alias")
+    make_image(real / "im3.png", seed=3)
+    summary = ingest(project, [tmp_path / "alias"], config=IngestConfig(workers=1))
+    assert (summary["added"], summary["unchanged"], summary["duplicates"]) == (1, 3, 0)
+    assert any("under another name" in h for h in summary["hints"])
+    paths = {r["path"] for r in project.db.execute("SELECT path FROM images")}
+    assert paths == {str(real / f"im{i}.png") for i in range(4)}
+    assert project.db.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 1
+    other = tmp_path / "copy"  # a real second folder with the same files stays a source of its own
+    for i in range(2):
+        make_image(other / f"im{i}.png", seed=i)
+    summary = ingest(project, [other], config=IngestConfig(workers=1))
+    assert summary["added"] == 2 and not any("under another name" in h for h in summary["hints"])
+
+
 def test_worker_crash_becomes_decoder_crash_issue(project: Project, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     top = tmp_path / "crash"
