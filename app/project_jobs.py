@@ -134,6 +134,15 @@ def export_job(path: str, fmt: str, out: str, options: dict[str, Any], *, progre
     return _with_project(path, work)
 
 
+def import_labels_job(path: str, csv_file: str, *, progress: ProgressFn,
+                      cancel: CancelToken) -> dict[str, Any]:
+    """Label images from a CSV, as ``classkit label --csv`` (a review sheet from ``classkit
+    suspects --out`` is the person's word); returns the import summary."""
+    from classkit.engine.labels import import_label_csv
+
+    return _with_project(path, lambda p: import_label_csv(p, csv_file))
+
+
 def settings_job(path: str, changes: dict[str, Any], *, progress: ProgressFn,
                  cancel: CancelToken) -> dict[str, Any]:
     """Validate and store changed project settings (a bad value raises ConfigError)."""

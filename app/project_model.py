@@ -47,6 +47,7 @@ class ProjectModel(QObject):
     errorOccurred = Signal(str, str)  # message, detail (for problems found before a job starts)
     projectOpened = Signal(str)
     exportFinished = Signal(str, str)  # export folder, summary (counts and warnings)
+    labelsImported = Signal(str)  # what a label CSV import did, for people
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -216,6 +217,24 @@ class ProjectModel(QObject):
             self.exportFinished.emit(result["path"], "\n".join(lines))
 
         self._start(f"Export ({fmt})", jobs.export_job, self._path, fmt, folder, kwargs, on_value=finished)
+
+    @Slot(str)
+    def importLabels(self, csv_file: str) -> None:
+        """``classkit label --csv`` from the app: label images from a CSV (columns path or id,
+        and label). Ends with ``labelsImported`` or the runner's jobFailed (nothing written)."""
+        path = local_path(csv_file)
+        if not path:
+            self.errorOccurred.emit("choose a CSV file with path (or id) and label columns", "")
+            return
+        if not self._require_open():
+            return
+
+        def finished(summary: dict[str, Any]) -> None:
+            from classkit.engine.labels import summary_lines
+
+            self.labelsImported.emit("\n".join(summary_lines(summary)))
+
+        self._start("Import labels", jobs.import_labels_job, self._path, path, on_value=finished)
 
     @Slot(str)
     def openFolder(self, folder: str) -> None:

@@ -54,26 +54,15 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _csv(project: Project, args: argparse.Namespace) -> int:
-    from classkit.engine.labels import import_label_csv
+    from classkit.engine.labels import import_label_csv, summary_lines
 
     s = import_label_csv(project, args.csv, create_classes=args.create_classes, source=args.source,
                          dry_run=args.dry_run)
     if args.json:
         emit_json(s)
         return 0
-    verb = "would label" if s["dry_run"] else "labeled"
-    confirmed = (f" ({s['confirmed']} confirmed as they were)" if s["confirmed"] else "")
-    if s["review"]:
-        say(f"review sheet: imported as {s['source']} labels")
-    say(f"{s['rows']} row(s): {verb} {s['labeled']}{confirmed}, unchanged {s['unchanged']}, kept a person's "
-        f"label {s['kept_human']}, unmatched {s['unmatched']}, invalid {s['invalid']}"
-        + (f", repeated {s['repeated']}" if s["repeated"] else ""))
-    if s["created_classes"]:
-        say(f"{'would create' if s['dry_run'] else 'created'} class(es): {', '.join(s['created_classes'])}")
-    for e in s["errors"]:
-        say(f"  line {e['line']}: {e['error']}")
-    if s["error_count"] > len(s["errors"]):
-        say(f"  ... and {s['error_count'] - len(s['errors'])} more (--json lists the first ones too)")
+    for line in summary_lines(s):
+        say(line)
     return 0
 
 

@@ -262,6 +262,25 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
             "errors": errors[:MAX_REPORTED]}
 
 
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """What an import did (or would do, dry run), for people: the CLI prints these lines and
+    the app shows them."""
+    verb = "would label" if s["dry_run"] else "labeled"
+    lines = [f"review sheet: imported as {s['source']} labels"] if s["review"] else []
+    confirmed = f" ({s['confirmed']} confirmed as they were)" if s["confirmed"] else ""
+    lines.append(f"{s['rows']} row(s): {verb} {s['labeled']}{confirmed}, unchanged {s['unchanged']}, "
+                 f"kept a person's label {s['kept_human']}, unmatched {s['unmatched']}, invalid "
+                 f"{s['invalid']}" + (f", repeated {s['repeated']}" if s["repeated"] else ""))
+    if s["created_classes"]:
+        lines.append(f"{'would create' if s['dry_run'] else 'created'} class(es): "
+                     f"{', '.join(s['created_classes'])}")
+    lines += [f"  line {e['line']}: {e['error']}" for e in s["errors"]]
+    if s["error_count"] > len(s["errors"]):
+        lines.append(f"  ... and {s['error_count'] - len(s['errors'])} more (the first "
+                     f"{len(s['errors'])} are listed)")
+    return lines
+
+
 def _plan(project: Project, wanted: dict[int, tuple[str, int]], lookup: dict[str, str], source: str,
           name: str, counts: Counter[str], confirm: bool = False) -> list[tuple[int, str, str]]:
     """Events to write as (image id, canonical label, reason); counts what is skipped.

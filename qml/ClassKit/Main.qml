@@ -52,6 +52,7 @@ ApplicationWindow {
         runner: jobRunner
         onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
         onExportFinished: (folder, summary) => exportDoneDialog.show(folder, summary)
+        onLabelsImported: summary => importDoneDialog.show(summary)
         onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
             const explorer = explorerLoader.item
             if (explorer && explorer.model && typeof explorer.model.reload === "function")
@@ -101,6 +102,11 @@ ApplicationWindow {
                     onObjectAdded: (index, object) => recentMenu.insertItem(index, object)
                     onObjectRemoved: (index, object) => recentMenu.removeItem(object)
                 }
+            }
+            Action {
+                text: "&Import labels from CSV…"
+                enabled: projectModel.isOpen
+                onTriggered: importLabelsDialog.open()
             }
             Action {
                 text: "&Export dataset…"
@@ -304,6 +310,24 @@ ApplicationWindow {
             Label { id: exportSummary; objectName: "exportSummary"; Layout.fillWidth: true; wrapMode: Text.Wrap }
             Button { text: "Open folder"; onClicked: projectModel.openFolder(exportDoneDialog.folder) }
         }
+    }
+    FileDialog {  // columns path (or id) and label; a review sheet from classkit suspects --out too
+        id: importLabelsDialog
+        title: "Import labels from a CSV file"
+        nameFilters: ["CSV files (*.csv *.tsv *.txt)", "All files (*)"]
+        onAccepted: projectModel.importLabels(selectedFile.toString())
+    }
+    Dialog {  // what the label import did
+        id: importDoneDialog
+        objectName: "importDoneDialog"
+        property alias summary: importSummary.text
+        function show(text) { summary = text; open() }
+        title: "Labels imported"
+        modal: true
+        anchors.centerIn: Overlay.overlay
+        width: Math.min(root.width - 80, 640)
+        standardButtons: Dialog.Close
+        Label { id: importSummary; objectName: "importSummary"; width: parent.width; wrapMode: Text.Wrap }
     }
     FolderDialog {
         id: openDialog

@@ -113,6 +113,14 @@ def test_start_labeling_opens_the_label_view_on_the_batch(qtbot, app_window: QQu
     assert item(app_window, "clusterNo").property("value") == 7
 
 
+def test_label_import_summary_is_shown(qtbot, app_window: QQuickWindow) -> None:
+    """What a label CSV import did opens in a dialog (File > Import labels from CSV)."""
+    app_window.property("project").labelsImported.emit("3 row(s): labeled 2, unmatched 1")
+    dialog = item(app_window, "importDoneDialog")
+    qtbot.waitUntil(lambda: dialog.property("visible"))
+    assert item(app_window, "importSummary").property("text") == "3 row(s): labeled 2, unmatched 1"
+
+
 def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
     light = app_window.color().name()
     click(app_window, item(app_window, "nav_settings"))

@@ -128,6 +128,40 @@ def test_models_and_source_kinds(model: ProjectModel) -> None:
     assert model.sourceKinds[0] == "auto" and "imagefolder" in model.sourceKinds
 
 
+def test_import_labels_from_csv(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    """File > Import labels from CSV: labels land in the project and the summary says what
+    happened; a CSV naming an unknown class fails with the reason and writes nothing."""
+    from classkit.engine.labels import current_labels
+    from classkit.engine.project import Project
+
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.importLabels(str(tmp_path / "labels.csv"))
+    assert "open or create a project first" in blocker.args[0]
+    src = tmp_path / "src"
+    for i in range(3):
+        make_image(src / f"img{i}.png", seed=i)
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.createProject(str(tmp_path / "proj"), "tiny", "cat,dog")
+    model.ingest([str(src)], "auto")
+    wait_idle(qtbot, model)
+    with qtbot.waitSignal(model.errorOccurred) as blocker:
+        model.importLabels("  ")
+    assert "choose a CSV file" in blocker.args[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\nimg0.png,horse\n")
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.importLabels(bad.as_uri())
+    assert "horse" in blocker.args[2] and "nothing was imported" in blocker.args[2]
+    good = tmp_path / "labels.csv"
+    good.write_text("path,label\nimg0.png,cat\nimg1.png,Dog\nnot_there.png,cat\n")
+    with qtbot.waitSignal(model.labelsImported, timeout=30_000) as blocker:
+        model.importLabels(good.as_uri())
+    assert "labeled 2" in blocker.args[0] and "unmatched 1" in blocker.args[0]
+    wait_idle(qtbot, model)
+    with Project.open(tmp_path / "proj") as project:
+        assert sorted(current_labels(project).values()) == ["cat", "dog"]
+
+
 def test_export_checks_and_failures(qtbot, model: ProjectModel, tmp_path: Path) -> None:
     with qtbot.waitSignal(model.errorOccurred) as blocker:
         model.exportDataset("imagefolder", str(tmp_path / "out"), {})
