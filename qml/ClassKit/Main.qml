@@ -52,7 +52,11 @@ ApplicationWindow {
         runner: jobRunner
         onErrorOccurred: (message, detail) => errorDialog.show("ClassKit", message, detail)
         onExportFinished: (folder, summary) => exportDoneDialog.show(folder, summary)
-        onLabelsImported: summary => importDoneDialog.show(summary)
+        onLabelsImported: summary => {
+            importDoneDialog.show(summary)
+            const lv = root.viewNamed("view_label")  // its queue shows the imported labels
+            if (lv) lv.reloadQueue()
+        }
         onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
             const explorer = explorerLoader.item
             if (explorer && explorer.model && typeof explorer.model.reload === "function")

@@ -239,6 +239,17 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
         lm.property("current")["id"]]
     counter = view.findChild(QObject, "counter")  # every suspect is labeled: the counter says where we are
     assert counter.property("text") == f"suspect 1 of {len(want)}"
+    # labels changed elsewhere (File > Import labels): the same queue reloads, on the same image
+    if lm.property("current")["id"] == victim and len(want) > 1:
+        lm.next()
+    here = lm.property("current")["id"]
+    with Project.open(path) as p:
+        add_labels(p, [victim], CLASSES[0], source="import")
+    view.reloadQueue()
+    qtbot.waitUntil(lambda: lm.property("total") == len(want) - 1, timeout=10_000)
+    assert lm.property("queueKind") == "suspects"
+    if here != victim:
+        assert lm.property("current")["id"] == here
     lm.close()
     win.close()
     win.deleteLater()

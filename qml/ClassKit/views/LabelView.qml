@@ -25,7 +25,7 @@ FocusScope {
         if (kind === "cluster") clusterNo.value = Number(arg)
         source.currentIndex = i
     }
-    function showSuspects() { source.currentIndex = 5; loadSource(5) }  // the label-error suspects
+    function showSuspects() { loadSource(5) }  // the label-error suspects
     function explorerModel() {
         const w = ApplicationWindow.window
         return w && w.explorer && w.explorer.model ? w.explorer.model : null
@@ -35,13 +35,18 @@ FocusScope {
         const m = explorerModel()
         if (m && typeof m.reload === "function") m.reload()
     }
-    function loadSource(i) {
-        if (i === 0) lm.loadQueue("batch", "")
-        else if (i === 1) { const m = explorerModel(); lm.loadQueue("ids", m ? m.basket : []) }
-        else if (i === 2) lm.loadQueue("filter", {"status": "unlabeled"})
-        else if (i === 3) lm.loadQueue("filter", {"status": "unlabeled", "max_confidence": 0.6})
-        else if (i === 4) lm.loadQueue("cluster", clusterNo.value)
-        else if (i === 5) lm.loadQueue("suspects", "")  // labels the out-of-fold heads contradict
+    function loadSource(i) { loadSourceAt(i, -1) }
+    function loadSourceAt(i, at) {  // at: open on that image where the queue holds it (-1: start)
+        source.currentIndex = i  // the queue menu shows the queue loaded
+        if (i === 0) lm.loadQueueAt("batch", "", at)
+        else if (i === 1) { const m = explorerModel(); lm.loadQueueAt("ids", m ? m.basket : [], at) }
+        else if (i === 2) lm.loadQueueAt("filter", {"status": "unlabeled"}, at)
+        else if (i === 3) lm.loadQueueAt("filter", {"status": "unlabeled", "max_confidence": 0.6}, at)
+        else if (i === 4) lm.loadQueueAt("cluster", clusterNo.value, at)
+        else if (i === 5) lm.loadQueueAt("suspects", "", at)  // labels the out-of-fold heads contradict
+    }
+    function reloadQueue() {  // labels changed elsewhere (a CSV import): same queue, same image
+        if (lm.queueKind !== "") loadSourceAt(source.currentIndex, lm.current.id === undefined ? -1 : lm.current.id)
     }
     function keyName(event) {
         if (event.key === Qt.Key_Z && (event.modifiers & Qt.ControlModifier)) return "undo"
