@@ -66,6 +66,25 @@ def test_kcenter_projected_close_to_exact_and_finds_uncovered_blobs() -> None:
     assert set(lab[r1[:20]]) == set(range(20, 40))  # first reaches every uncovered blob
 
 
+@pytest.mark.parametrize("with_mindist", [False, True])
+def test_kcenter_many_seeds_checked_lazily(with_mindist: bool) -> None:
+    """Hundreds of seeds (a labeled set): each candidate gets the exact distance to its
+    projected-nearest seed only; other competitive seeds are checked when it reaches the top,
+    so picks are as good as exact greedy's and far fewer rows are read."""
+    X, _ = blobs(8000, 160, 60, spread=0.6)
+    seeds = np.random.default_rng(3).choice(len(X), 400, replace=False)
+    cands = np.setdiff1d(np.arange(len(X)), seeds)
+    mind = np.full(len(cands), 0.9) if with_mindist else None  # a cap some seeds beat
+    stats: dict = {}
+    r1, d1 = kcenter_greedy(X, seeds, 80, cands, mindist=mind, reduce="project", stats=stats)
+    r2, _ = kcenter_numpy(X, seeds, 80, cands, mindist=mind)
+    assert stats["exact_rows"] < 3 * len(cands)  # every competitive seed at once: 3.8 a row
+    ref = covering_radius(X, np.r_[seeds, r2], cands)
+    assert covering_radius(X, np.r_[seeds, r1], cands) <= 1.05 * ref
+    true = np.sqrt(np.maximum(2 - 2 * (X[r1[0]] @ X[seeds].T).max(), 0))
+    assert d1[0] == pytest.approx(min(true, 0.9) if with_mindist else true, rel=0.05)
+
+
 def test_kcenter_float16_and_memmap(tmp_path) -> None:
     X, _ = blobs(2000, 32, 8)
     path = tmp_path / "x.npy"
