@@ -150,6 +150,22 @@ def _group_max(cmax, g, gmax, garg):  # noqa: ANN001
     gmax[g], garg[g] = best, arg
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _check_row(i, Z, Zt, Ct, lo, hi, lim, X, rows, lut, e):  # noqa: ANN001
+    # Centers lo..hi of (Zt projected, Ct full) against row i: the exact distance of each one
+    # within ``lim`` in projection lowers e[i]. Returns how many exact distances.
+    cnt = 0
+    for t in range(lo, hi):
+        s = np.float32(0.0)
+        for j in range(Z.shape[1]):
+            d8 = np.float32(Z[i, j]) - np.float32(Zt[t, j])
+            s += d8 * d8
+        if s <= lim:
+            cnt += 1
+            e[i] = min(e[i], _dist2(X, rows[i], Ct[t], lut))
+    return cnt
+
+
 @njit(cache=True, fastmath=True)
 def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg,  # noqa: ANN001
                 spend, Zs, S):
@@ -157,7 +173,7 @@ def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg
     # seeds (``spend``), test them (projected, then exact if competitive) and rescan its chunk
     # (two-level maxima keep this cheap). A settled row within ``slack`` of the largest
     # remaining bound is taken at once.
-    n, k = Z.shape
+    n = Z.shape[0]
     ng = (cmax.size + _GROUP - 1) // _GROUP
     gmax, garg = np.empty(ng, np.float32), np.empty(ng, np.int64)
     for g in range(ng):
@@ -171,23 +187,9 @@ def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg
             return cnt, i
         lim = a[i] * margin
         if spend[i]:  # the seeds projected-competitive for this row, left out by the init
-            for t in range(Zs.shape[0]):
-                s = np.float32(0.0)
-                for j in range(k):
-                    d8 = np.float32(Z[i, j]) - np.float32(Zs[t, j])
-                    s += d8 * d8
-                if s <= lim:
-                    cnt += 1
-                    e[i] = min(e[i], _dist2(X, rows[i], S[t], lut))
+            cnt += _check_row(i, Z, Zs, S, 0, Zs.shape[0], lim, X, rows, lut, e)
             spend[i] = 0
-        for t in range(pend[i], T):
-            s = np.float32(0.0)
-            for j in range(k):
-                d8 = np.float32(Z[i, j]) - np.float32(Zc[t, j])
-                s += d8 * d8
-            if s <= lim:
-                cnt += 1
-                e[i] = min(e[i], _dist2(X, rows[i], C[t], lut))
+        cnt += _check_row(i, Z, Zc, C, pend[i], T, lim, X, rows, lut, e)
         pend[i] = T
         best, arg = np.float32(-1.0), -1
         for r in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
