@@ -83,8 +83,8 @@ def ingest(project: Project, sources: Sequence[str | Path], kind: str = "auto",
         for path, src_kind in resolved:
             alias = _same_source(project, path, src_kind)
             if alias is not None:
-                hints.append(f"{path} is the folder of source {alias} under another name (a link); "
-                             f"ingested as {alias}, so its images are not added twice")
+                hints.append(f"{path} is source {alias} under another name (a link or another "
+                             f"mount name); ingested as {alias}, so its images are not added twice")
                 path = alias
             info = _ingest_one(project, writer, readers[src_kind], path, src_kind, config,
                                progress, cancel)
