@@ -150,6 +150,16 @@ def _group_max(cmax, g, gmax, garg):  # noqa: ANN001
     gmax[g], garg[g] = best, arg
 
 
+@njit(cache=True, inline="always")
+def _chunk_best(e, ch):  # noqa: ANN001
+    # The largest e in chunk ch and its row (-1, -1 when nothing there is left to pick).
+    best, arg = np.float32(-1.0), -1
+    for r in range(ch * _CHUNK, min(e.size, ch * _CHUNK + _CHUNK)):
+        if e[r] > best:
+            best, arg = e[r], r
+    return best, arg
+
+
 @njit(cache=True, fastmath=True, inline="always")
 def _check_row(i, Z, Zt, Ct, lo, hi, lim, X, rows, lut, e):  # noqa: ANN001
     # Centers lo..hi of (Zt projected, Ct full) against row i: the exact distance of each one
@@ -173,7 +183,6 @@ def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg
     # seeds (``spend``), test them (projected, then exact if competitive) and rescan its chunk
     # (two-level maxima keep this cheap). A settled row within ``slack`` of the largest
     # remaining bound is taken at once.
-    n = Z.shape[0]
     ng = (cmax.size + _GROUP - 1) // _GROUP
     gmax, garg = np.empty(ng, np.float32), np.empty(ng, np.int64)
     for g in range(ng):
@@ -191,11 +200,7 @@ def _settle_top(Z, a, margin, slack, X, rows, lut, e, pend, Zc, C, T, cmax, carg
             spend[i] = 0
         cnt += _check_row(i, Z, Zc, C, pend[i], T, lim, X, rows, lut, e)
         pend[i] = T
-        best, arg = np.float32(-1.0), -1
-        for r in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
-            if e[r] > best:
-                best, arg = e[r], r
-        cmax[ch], carg[ch] = best, arg
+        cmax[ch], carg[ch] = _chunk_best(e, ch)
         _group_max(cmax, g, gmax, garg)
         if e[i] >= 0 and e[i] >= slack * gmax.max():
             return cnt, i
@@ -234,13 +239,8 @@ def _seed_lazy(G, sqz, sqs, lo, a, margin, X, rows, S, lut, e, spend):  # noqa: 
 @njit(parallel=True, cache=True)
 def _chunk_max(e, cmax, carg):  # noqa: ANN001
     # Per chunk of e, its largest value and where (-1, -1 for a chunk with nothing left).
-    n = e.size
     for ch in prange(cmax.size):
-        best, arg = np.float32(-1.0), -1
-        for i in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
-            if e[i] > best:
-                best, arg = e[i], i
-        cmax[ch], carg[ch] = best, arg
+        cmax[ch], carg[ch] = _chunk_best(e, ch)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -282,14 +282,13 @@ def _setup(X: np.ndarray, seeds: Any, candidates: Any, mindist: Any) -> tuple:
 
 
 def _init_from_seeds(X: np.ndarray, Xv: np.ndarray, lut: np.ndarray, rows: np.ndarray,
-                     seeds: np.ndarray, e: np.ndarray, proj: tuple | None, cancel: Any) -> int:
+                     S: np.ndarray, e: np.ndarray, proj: tuple | None, cancel: Any) -> int:
     """Fold the seeds into ``e`` (and ``a``) with chunked matrix products instead of one pass
     per seed. Exact mode: exact distances. Project mode: projected distances, then the exact
     one to each row's projected-nearest seed; its other competitive seeds are checked lazily
     (``spend``), only for rows that reach the top. Returns the number of exact row-seed
-    distances."""
-    S = np.asarray(X[seeds], dtype=np.float32)
-    step = max(1024, (1 << 23) // max(seeds.size, 1))  # ~32 MB of distances per chunk
+    distances. ``S``: the seeds' rows as float32."""
+    step = max(1024, (1 << 23) // max(len(S), 1))  # ~32 MB of distances per chunk
     count = 0
     for lo in range(0, rows.size, step):
         hi = min(rows.size, lo + step)
@@ -342,7 +341,6 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
         _project(Xv, rows, perm, sign, group, inv, lut, scale, Z)
         Zs = np.empty((seeds.size, pdims), np.int8)
         _project(Xv, seeds, perm, sign, group, inv, lut, scale, Zs)
-        S = np.asarray(X[seeds], dtype=np.float32).reshape(seeds.size, D)  # for lazy seed checks
         # a from a known mindist: the expected projected distance of a pair that far apart.
         a = np.where(e < _BIG, np.maximum(e, 0) * scale**2 * pdims / D, _BIG).astype(np.float32)
         margin, slack = np.float32(1 + MARGIN), np.float32((1 - SLACK) ** 2)
@@ -366,9 +364,10 @@ def kcenter_greedy(X: np.ndarray, seeds: Any, budget: int, candidates: Any = Non
         st["passes"] += 1
 
     applied = False
+    S = np.asarray(X[seeds], dtype=np.float32).reshape(seeds.size, D)  # read once: init, lazy checks
     if budget and seeds.size:
         proj = (Z, Zs, a, margin, spend) if reduce == "project" else None
-        st["exact_rows"] += _init_from_seeds(X, Xv, lut, rows, seeds, e, proj, cancel)
+        st["exact_rows"] += _init_from_seeds(X, Xv, lut, rows, S, e, proj, cancel)
     picks, dists = [], []
     for t in range(budget):
         if cancel is not None and t % 16 == 0:
