@@ -82,6 +82,9 @@ def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
 def shutdown(engine: QQmlApplicationEngine, timeout_ms: int = 10_000) -> None:
     """Cancel running jobs and wait for them, so no worker outlives the window."""
     for root in engine.rootObjects():
+        project = root.property("project")
+        if project is not None:
+            project.stopWatching()
         runner = root.property("runner")
         if runner is not None:
             runner.cancelAll()

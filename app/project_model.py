@@ -16,6 +16,7 @@ from PySide6.QtQml import QmlElement
 
 from . import project_jobs as jobs
 from .jobs import Err, JobRunner, Ok, Result
+from .project_watch import ProjectWatcher
 
 QML_IMPORT_NAME = "ClassKit.Backend"
 QML_IMPORT_MAJOR_VERSION = 1
@@ -48,6 +49,8 @@ class ProjectModel(QObject):
     projectOpened = Signal(str)
     exportFinished = Signal(str, str)  # export folder, summary (counts and warnings)
     labelsImported = Signal(str)  # what a label CSV import did, for people
+    # another process (the CLI) changed the project: labels (count), a flag per part, text
+    changedOutside = Signal("QVariantMap")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +64,8 @@ class ProjectModel(QObject):
         self._switches = 0  # open/create requests so far: a slower, older one never wins
         self._revision = 0
         self._models: list[str] | None = None
+        self._watcher = ProjectWatcher(self)
+        self._watcher.changed.connect(self._changed_outside)
 
     # ----------------------------------------------------------------- properties
     def _get_runner(self) -> JobRunner | None:
@@ -142,6 +147,15 @@ class ProjectModel(QObject):
     def refresh(self) -> None:
         if self._require_open():
             self._start("Project status", jobs.open_job, self._path, True, lane="light")
+
+    @Slot()
+    def stopWatching(self) -> None:
+        """Stop checking for changes made outside the app (at shutdown)."""
+        self._watcher.stop()
+
+    def _changed_outside(self, change: dict[str, Any]) -> None:
+        self.refresh()  # counts, settings, artifact versions (the Explorer reloads on new ones)
+        self.changedOutside.emit(change)
 
     @Slot(str)
     def removeRecent(self, path: str) -> None:
@@ -292,6 +306,11 @@ class ProjectModel(QObject):
         opened = snap["path"] and snap["path"] != self._path
         same_project = snap["path"] == self._path
         if (snap["path"], snap["name"]) != (self._path, self._name):
+            if snap["path"] != self._path:
+                if snap["path"]:
+                    self._watcher.start(snap["path"])
+                else:
+                    self._watcher.stop()
             self._path, self._name = snap["path"], snap["name"]
             self.pathChanged.emit()
         if snap["status"] != self._status:

@@ -57,9 +57,17 @@ def handle_result(model: LabelModel, kind: str, gen: int, payload: Any) -> None:
             model._set_message("no unlabeled images close to this one")
         model.reviewChanged.emit()
     elif kind == "labels":
-        labels = _value(model, payload, "reading labels") or {}
+        read = _value(model, payload, "reading labels")
+        if read is None:
+            return
+        mark, ids, labels = read
+        if model._writer is not None and model._writer.requested != mark:
+            model._refresh_labels()  # a label was given while reading: read again after it
+            return
+        asked = set(ids)
         for it in model._items:
-            it["label"] = labels.get(it["id"])
+            if it["id"] in asked:
+                it["label"] = labels.get(it["id"])
         model.currentChanged.emit()
     elif kind == "suggestions":
         sugg = _value(model, payload, "refreshing suggestions") or {}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QTimer, Slot
 
 from classkit.engine.config import RESERVED_LABELS
+from classkit.engine.labels import labels_of
 
 from ..jobs import Ok
 from .jobs import select_job, train_job
@@ -72,11 +73,36 @@ class RoundMixin:
         if self._reader is not None:
             self._post("suggestions", self._reader.suggestions([i["id"] for i in self._items]), gen=-1)
 
-    def _refresh_labels(self) -> None:
-        """Re-read the queue items' current labels (after a class rename or merge)."""
+    def _refresh_labels(self, tries: int = 25) -> None:
+        """Re-read the queue items' current labels (after a class rename or merge, or labels
+        given outside the app).
+
+        The read starts only when no own label is waiting to commit, and its result is
+        dropped (and the read repeated) if a label was given meanwhile: a stale read must
+        never show an image as it was before the user's own key press."""
         if self._reader is None:
             return
-        ids = {i["id"] for i in self._items}
-        self._post("labels", self._reader.submit(lambda p: {
-            int(r[0]): r[1] for r in p.db.execute("SELECT image_id, label FROM current_labels")
-            if int(r[0]) in ids}), gen=-1)
+        writer = self._writer
+        if writer is not None and writer.pending:
+            if tries > 0:
+                QTimer.singleShot(200, lambda: self._refresh_labels(tries - 1))
+            return
+        mark = writer.requested if writer is not None else 0
+        ids = [i["id"] for i in self._items]
+        self._post("labels", self._reader.submit(lambda p: (mark, ids, labels_of(p, ids))), gen=-1)
+
+    @Slot("QVariantMap")
+    def refreshFromDisk(self, change: dict[str, Any]) -> None:
+        """Show what changed outside the app (``ProjectModel.changedOutside``) without moving:
+        the queue's labels, the classes, fresh suggestions after a new round. The queue itself
+        stays; a new batch is announced, not swapped in under the user's hands."""
+        change = dict(change)
+        if change.get("classes"):
+            self.reloadClasses()
+        if change.get("labels") or change.get("classes"):
+            self._refresh_labels()
+        if change.get("rounds"):
+            self._refresh_suggestions()
+        if change.get("batches") and self._kind == "batch":
+            self._set_message("a new batch was selected outside the app: choose the current batch "
+                              "in the queue menu to label it")

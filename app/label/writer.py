@@ -32,6 +32,7 @@ class LabelWriter(ProjectThread):
         self._on_done = on_done
         self._undo: list[tuple[list[int], Any]] = []  # (event ids, caller's tag); writer thread only
         self._pending = 0
+        self.requested = 0  # commits asked for so far (GUI thread): a read can tell it is stale
         self._lock = threading.Lock()
         self.last_commit_ms = 0.0
 
@@ -62,6 +63,7 @@ class LabelWriter(ProjectThread):
                 t_key: float | None, extra: dict[str, Any] | None = None) -> Future:
         with self._lock:
             self._pending += 1
+            self.requested += 1
         return self._pool.submit(self._run, kind, fn, time.perf_counter() if t_key is None else t_key,
                                  extra or {})
 

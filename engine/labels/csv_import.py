@@ -249,7 +249,7 @@ def import_label_csv(project: Project, csv_path: Path | str, create_classes: boo
     plan = _plan(project, wanted, lookup, source, path.name, counts,
                  confirm=review and source == "manual")
     if not dry_run and (plan or new_classes):
-        with project.transaction() as con:
+        with project.transaction(labels_only=not new_classes) as con:
             project.ensure_classes_in(con, new_classes)
             rnd = current_round(con)
             insert_events(con, [(i, lab, source, rnd, reason, None) for i, lab, reason in plan])

@@ -28,6 +28,7 @@ from ..config import ClassDef, IngestConfig, Manifest, ProjectSettings, default_
 from ..errors import ConfigError, ProjectError
 from ..fsutil import write_json_atomic
 from . import db as dbmod
+from .changes import OWN
 from .paths import PathMapper
 
 log = logging.getLogger(__name__)
@@ -187,19 +188,36 @@ class Project:
 
     # ----------------------------------------------------------------- storage
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT), serialised across threads."""
+    def transaction(self, labels_only: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), serialised across threads.
+
+        ``labels_only``: it adds label events and nothing else. While this process watches
+        the project for changes made elsewhere (the app does), the commit is recorded as its
+        own (``changes.OWN``): the label event ids it added, and whether it changed more."""
         with self._write_lock:
             self.db.execute("BEGIN IMMEDIATE")
+            watched = OWN.watching(self.root)
+            before = after = None
             try:
+                if watched:
+                    before = self._last_label_event()
                 yield self.db
+                if watched:
+                    after = self._last_label_event()
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+            if watched:
+                OWN.committed(self.root, before, after, labels_only)
+
+    def _last_label_event(self) -> int:
+        return int(self.db.execute("SELECT max(id) FROM label_events").fetchone()[0] or 0)
 
     def save_manifest(self) -> None:
         write_json_atomic(self.root / MANIFEST_NAME, self.manifest.to_dict())
+        if OWN.watching(self.root):
+            OWN.committed(self.root, None, None, False)
 
     @property
     def settings(self) -> ProjectSettings:

@@ -57,6 +57,16 @@ ApplicationWindow {
             const lv = root.viewNamed("view_label")  // its queue shows the imported labels
             if (lv) lv.reloadQueue()
         }
+        onChangedOutside: change => {  // the CLI changed the project: the views show it in place
+            outsideNote.show(change.text)
+            const m = explorerLoader.item ? explorerLoader.item.model : null
+            if (m && (change.rounds || change.classes)) m.reload()  // predicted colours, class colours
+            else if (m && change.labels > 0) m.refreshLabels()
+            for (const name of ["view_label", "view_batch"]) {
+                const v = root.viewNamed(name)
+                if (v) v.refreshFromDisk(change)
+            }
+        }
         onArtifactsUpdated: {  // a new map or clustering: the Explorer shows it
             const explorer = explorerLoader.item
             if (explorer && explorer.model && typeof explorer.model.reload === "function")
@@ -280,6 +290,26 @@ ApplicationWindow {
         anchors.margins: Theme.spacing * 2
         anchors.rightMargin: Theme.panelWidth + Theme.spacing * 2  // clear of the right panel
         z: 10
+    }
+
+    Rectangle {  // a passing notice: changes made outside the app were loaded
+        id: outsideNote
+        objectName: "outsideNote"
+        property alias text: outsideText.text
+        function show(message) { text = message; visible = message !== ""; hideTimer.restart() }
+        visible: false
+        anchors.left: parent.left
+        anchors.bottom: parent.bottom
+        anchors.margins: Theme.spacing * 2
+        anchors.leftMargin: Theme.navWidth + Theme.spacing * 2  // clear of the navigation bar
+        width: outsideText.implicitWidth + 2 * Theme.spacing
+        height: outsideText.implicitHeight + Theme.spacing
+        radius: 4
+        color: Theme.raised
+        border.color: Theme.border
+        z: 10
+        Label { id: outsideText; anchors.centerIn: parent; color: Theme.text }
+        Timer { id: hideTimer; interval: 6000; onTriggered: outsideNote.visible = false }
     }
 
     ErrorDialog { id: errorDialog; objectName: "errorDialog" }

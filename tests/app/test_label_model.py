@@ -160,6 +160,31 @@ def test_class_rename_merge_keep_labels(model: LabelModel, qtbot) -> None:
     assert len(model.classes) == len(CLASSES) - 1
 
 
+def test_labels_given_elsewhere_show_in_place(model: LabelModel, qtbot) -> None:
+    """Labels another process gave (the CLI) show on the queue's items without moving; a read
+    that started before the user's own key press never undoes it on screen."""
+    from concurrent.futures import Future
+
+    from classkit.app.label.results import handle_result
+
+    ids = [it["id"] for it in model.items]
+    other, own = model.classes[0]["name"], model.classes[1]["name"]
+    with Project.open(Path(model.projectPath)) as p:  # another connection, as the CLI's
+        add_labels(p, ids[1:3], other, source="import")
+    model.labelKey(model.classes[1]["key"], False)  # still committing as the refresh starts
+    model.refreshFromDisk({"labels": 2})
+    qtbot.waitUntil(lambda: [it["label"] for it in model.items[1:3]] == [other, other], timeout=5_000)
+    assert model.items[0]["label"] == own and model.position == 1
+    stale = Future()  # a read from before a key press: dropped, read again
+    stale.set_result((model._writer.requested - 1, ids[:1], {}))
+    handle_result(model, "labels", -1, stale)
+    assert model.items[0]["label"] == own
+    qtbot.wait(300)
+    assert model.items[0]["label"] == own
+    model.refreshFromDisk({"batches": True})
+    assert "new batch" in model.message and model.position == 1
+
+
 def test_train_now_refreshes_suggestions(model: LabelModel, qtbot) -> None:
     for _ in range(model.total):
         model.labelKey(model.classes[2]["key"], False)

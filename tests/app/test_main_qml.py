@@ -254,3 +254,48 @@ def test_export_dataset_from_the_file_menu(qtbot, isolated_settings, tmp_path: P
         assert sorted(p.name for p in (folder / "train").iterdir()) == ["cat", "dog"]
     finally:
         _close(engine, window)
+
+
+def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_settings, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`classkit label --csv` in a terminal while the window is open: a notice says what was
+    loaded, the Label view's queue shows the new labels in place. Labels given in the app
+    itself raise no notice."""
+    import subprocess
+    import sys
+
+    from classkit.app import project_watch
+    from classkit.engine.ingest import ingest
+
+    monkeypatch.setattr(project_watch, "INTERVAL_MS", 100)
+    for i in range(4):
+        make_image(tmp_path / "src" / f"{i}.png", seed=i)
+    with Project.create(tmp_path / "proj", name="cli", classes=["cat", "dog"]) as project:
+        ingest(project, [tmp_path / "src"])
+    engine, window = _load(qtbot, tmp_path / "proj")
+    try:
+        model = window.property("project")
+        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+        window.setProperty("currentView", 2)
+        lm = item(window, "view_label").property("model")
+        lm.loadQueue("filter", {"status": "unlabeled"})
+        qtbot.waitUntil(lambda: lm.property("total") == 4, timeout=10_000)
+        note = item(window, "outsideNote")
+        lm.labelKey("1", False)  # own label: no notice
+        qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=10_000)
+        QTest.qWait(500)
+        assert not note.property("visible")
+
+        first = [it["path"] for it in lm.property("items")][1:3]
+        (tmp_path / "labels.csv").write_text("path,label\n" + "".join(f"{p},dog\n" for p in first))
+        exe = Path(sys.executable).with_name("classkit")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "classkit.cli"]
+        subprocess.run([*cmd, "label", str(tmp_path / "proj"), "--csv", str(tmp_path / "labels.csv")],
+                       check=True, capture_output=True, timeout=120)
+        qtbot.waitUntil(lambda: note.property("visible"), timeout=10_000)
+        assert note.property("text") == "Loaded changes made outside the app: 2 label changes"
+        qtbot.waitUntil(lambda: [it["label"] for it in lm.property("items")] == ["cat", "dog", "dog", None],
+                        timeout=10_000)
+        qtbot.waitUntil(lambda: item(window, "countLabeled").property("text") == "3", timeout=10_000)
+    finally:
+        _close(engine, window)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from classkit.engine.errors import ClassKitError
-from classkit.engine.labels import (add_labels, current_labels, current_round, label_arrays,
+from classkit.engine.labels import (add_labels, current_labels, current_round, label_arrays, labels_of,
                                     label_diff, label_history, label_snapshot, undo, undo_events)
 from classkit.engine.project import Project
 
@@ -174,3 +174,20 @@ def test_label_diff() -> None:
 def test_history_unknown_image(project: Project) -> None:
     with pytest.raises(ClassKitError, match="unknown image id 42"):
         label_history(project, 42)
+
+
+def test_labels_of_matches_current_labels(project: Project) -> None:
+    """The per-image lookup the app uses to refresh a queue agrees with the full derivation:
+    latest event wins, undos and cleared labels count, marks are labels, >900 ids chunk."""
+    ids = add_images(project, 1000)
+    add_labels(project, ids[:950], "cat")
+    add_labels(project, ids[10:20], "dog")
+    add_labels(project, ids[20:25], None)  # cleared
+    add_labels(project, ids[30:32], "unsure")
+    undo_events(project, add_labels(project, ids[40:45], "dog"))
+    want = current_labels(project)
+    got = labels_of(project, [*ids, ids[0]])  # a repeated id is fine
+    assert got == want
+    assert got[ids[10]] == "dog" and ids[20] not in got and got[ids[30]] == "unsure"
+    assert got[ids[40]] == "cat" and ids[999] not in got
+    assert labels_of(project, []) == {}

@@ -52,7 +52,7 @@ def test_cli_label_on_a_full_disk(project: Project, tmp_path: Path, monkeypatch:
     root, name = project.root, project.classes()[0].name
     project.close()
 
-    def full(self):
+    def full(self, labels_only=False):
         raise sqlite3.OperationalError("database or disk is full")
     monkeypatch.setattr(Project, "transaction", full)
     assert main(["label", str(root), "--id", "1", "--set", name]) == 1

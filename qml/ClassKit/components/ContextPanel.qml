@@ -42,7 +42,7 @@ Rectangle {
                 Label { text: "Images" }
                 Label { objectName: "countImages"; text: panel.project.counts.images ?? 0 }
                 Label { text: "Labeled" }
-                Label { text: panel.project.counts.labeled ?? 0 }
+                Label { objectName: "countLabeled"; text: panel.project.counts.labeled ?? 0 }
                 Label { text: "Duplicates" }
                 Label { text: panel.project.counts.duplicates ?? 0 }
                 Label { text: "Ingest issues" }

@@ -21,6 +21,10 @@ Item {
         onQueueChanged: Qt.callLater(() => list.positionViewAtBeginning())
     }
     onVisibleChanged: if (visible && batch.projectPath !== "") batch.loadQueue("batch", "")
+    function refreshFromDisk(change) {  // the CLI changed the project: a new batch shows at once
+        if (change.batches && visible) batch.loadQueue("batch", "")
+        else batch.refreshFromDisk(change)
+    }
 
     EmptyState {
         anchors.fill: parent

@@ -45,6 +45,7 @@ FocusScope {
         else if (i === 4) lm.loadQueueAt("cluster", clusterNo.value, at)
         else if (i === 5) lm.loadQueueAt("suspects", "", at)  // labels the out-of-fold heads contradict
     }
+    function refreshFromDisk(change) { lm.refreshFromDisk(change) }  // the CLI changed the project
     function reloadQueue() {  // labels changed elsewhere (a CSV import): same queue, same image
         if (lm.queueKind !== "") loadSourceAt(source.currentIndex, lm.current.id === undefined ? -1 : lm.current.id)
     }
