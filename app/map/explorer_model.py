@@ -95,9 +95,10 @@ class ExplorerModel(QObject):
         elif kind == "labels":
             if isinstance(res, Exception):
                 log.error("cannot refresh labels: %s", res, exc_info=res)
-            elif self._data is not None and len(res) == len(self._data.ids):
-                self._data.labels = res
-                self._order = front_first(self._shuffled, res != -1)
+            elif res is not None and self._data is not None and len(res[1]) == len(self._data.ids):
+                self._data.labels_mark, labels = res
+                self._data.labels = labels
+                self._order = front_first(self._shuffled, labels != -1)
                 self._details = {**self._details, **self._info(self._sel_row)}
                 self.selectionChanged.emit()
                 self._recolor()
@@ -137,11 +138,21 @@ class ExplorerModel(QObject):
 
     @Slot()
     def refreshLabels(self) -> None:  # noqa: N802
-        """Re-read only the current labels (cheap; keeps the view, selection and basket)."""
+        """Re-read only the current labels (keeps the view, selection and basket)."""
+        self._read_labels(None)
+
+    @Slot()
+    def refreshLabelsIfChanged(self) -> None:  # noqa: N802
+        """:meth:`refreshLabels` when a label was given since the map's labels were read
+        (the Explorer coming back into view after labeling elsewhere); else one indexed read."""
+        if self._data is not None:
+            self._read_labels(self._data.labels_mark)
+
+    def _read_labels(self, since: int | None) -> None:
         d = self._data
         if d is not None and self._path:
             root, ids, classes = self._path, d.ids, list(d.classes)
-            self._run("labels", lambda: current_labels(root, ids, classes))
+            self._run("labels", lambda: current_labels(root, ids, classes, since))
 
     def setData(self, data: MapData) -> None:  # noqa: N802
         """Show ``data`` (also the entry point for tests and benchmarks with fake data)."""

@@ -37,6 +37,7 @@ class MapData:
     clusters: np.ndarray | None = None  # cluster id, -1 none
     notes: tuple[str, ...] = ()
     class_colors: list[str] | None = None  # "#rrggbb" per class, the project's own
+    labels_mark: int = 0  # the newest label event ``labels`` may miss nothing before
 
 
 class NoMap(ClassKitError):
@@ -52,6 +53,7 @@ def load_map_data(root: str | Path) -> MapData:
         ids = np.asarray(ids, np.int64)
         class_specs = project.classes()
         classes = [c.name for c in class_specs]
+        mark = project.last_label_event()  # before reading: a label given meanwhile is re-read
         labels = label_arrays(project, ids, classes)
         notes: list[str] = []
         probs = None
@@ -73,13 +75,18 @@ def load_map_data(root: str | Path) -> MapData:
             cl = Clustering.load(Path(folder))
             clusters = align(ids, np.asarray(cl.ids, np.int64), np.asarray(cl.assign, np.int64), -1)
         return MapData(Path(project.root), ids, np.ascontiguousarray(coords, np.float32), labels,
-                       classes, probs, clusters, tuple(notes), [c.color for c in class_specs])
+                       classes, probs, clusters, tuple(notes), [c.color for c in class_specs], mark)
 
 
-def current_labels(root: str | Path, ids: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Label codes for ``ids`` now (after labeling elsewhere in the app)."""
+def current_labels(root: str | Path, ids: np.ndarray, classes: list[str],
+                   since: int | None = None) -> tuple[int, np.ndarray] | None:
+    """(label mark, label codes for ``ids``) now (after labeling elsewhere in the app); None
+    when no label event came after ``since`` (one indexed read instead of all events)."""
     with Project.open(Path(root)) as project:
-        return label_arrays(project, ids, classes)
+        mark = project.last_label_event()
+        if since is not None and mark == since:
+            return None
+        return mark, label_arrays(project, ids, classes)
 
 
 def image_details(root: str | Path, image_id: int, k: int = 12) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def change_mark(project: Project) -> dict[str, Any]:
         settings = 0
     ingest = db.execute("SELECT max(id), max(finished_at) FROM ingest_runs").fetchone()
     return {
-        "labels": _max_id(project, "label_events"),
+        "labels": project.last_label_event(),
         "images": (int(ingest[0] or 0), ingest[1]),
         "classes": [tuple(r) for r in db.execute(
             "SELECT id, name, key, color, description, position FROM classes ORDER BY id")],

@@ -200,10 +200,10 @@ class Project:
             before = after = None
             try:
                 if watched:
-                    before = self._last_label_event()
+                    before = self.last_label_event()
                 yield self.db
                 if watched:
-                    after = self._last_label_event()
+                    after = self.last_label_event()
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
@@ -211,7 +211,9 @@ class Project:
             if watched:
                 OWN.committed(self.root, before, after, labels_only)
 
-    def _last_label_event(self) -> int:
+    def last_label_event(self) -> int:
+        """Id of the newest label event (0: none): labels read after it are current until it
+        changes (event ids only grow; one indexed read)."""
         return int(self.db.execute("SELECT max(id) FROM label_events").fetchone()[0] or 0)
 
     def save_manifest(self) -> None:

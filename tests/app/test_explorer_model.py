@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QCoreApplication, QSize
 
 from classkit.app.map import thumbs_provider
 from classkit.app.map.explorer_model import ExplorerModel
@@ -102,14 +102,20 @@ def test_map_legend_filters_selection_basket(qtbot, model, shapes):
     assert model.selectedId == nb[0]["id"]
 
     before = model.legend[0]["count"]
+    mark = model._data.labels_mark
+    model.refreshLabelsIfChanged()                    # nothing labeled since: labels kept as read
+    model.waitForIdle()
+    QCoreApplication.processEvents()
+    assert model._data.labels_mark == mark and model.legend[0]["count"] == before
     with Project.open(shapes) as p:                   # labeling elsewhere in the app
         codes = label_arrays(p, map_ids, classes)
         others = [int(i) for i in map_ids[codes > 0][:2]]
         add_labels(p, others, classes[0])
     model.colorMode = "label"
-    model.refreshLabels()
+    model.refreshLabelsIfChanged()                    # the Explorer shown again
     qtbot.waitUntil(lambda: model.legend[0]["count"] > before, timeout=10_000)
     assert model.selectedId == nb[0]["id"]            # selection kept
+    assert model._data.labels_mark > mark
 
     model.add_rows_to_basket(np.array([0, 1, 1, 2]))
     model.add_rows_to_basket(np.array([2, 5]))

@@ -299,3 +299,39 @@ def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_se
         qtbot.waitUntil(lambda: item(window, "countLabeled").property("text") == "3", timeout=10_000)
     finally:
         _close(engine, window)
+
+
+def test_labels_given_in_the_label_view_show_on_the_map(qtbot, isolated_settings, tmp_path: Path) -> None:
+    """Back in the Explorer after labeling, the map shows the new labels (no retrain needed)."""
+    import numpy as np
+
+    from classkit.engine.labels import add_labels
+    from tests.app.conftest import embedded_shapes
+    from tests.app.test_explorer_model import _write_map
+
+    proj = embedded_shapes(tmp_path, per_class=6)
+    with Project.open(proj) as p:
+        ids = np.array([r[0] for r in p.db.execute("SELECT id FROM images ORDER BY id")], np.int64)
+        _write_map(p, ids)
+        add_labels(p, [int(i) for i in ids[:4]], None)  # four images unlabeled again
+    engine, window = _load(qtbot, proj)
+    try:
+        if not window.property("explorerAvailable"):
+            pytest.skip("the map module is not in this build")
+        qtbot.waitUntil(lambda: window.property("explorer") is not None, timeout=30_000)
+        em = window.property("explorer").property("model")
+        qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+        def unlabeled() -> int:
+            return next(e["count"] for e in em.property("legend") if e["name"] == "unlabeled")
+        assert unlabeled() == 4
+        window.setProperty("currentView", 2)
+        lm = item(window, "view_label").property("model")
+        lm.loadQueue("filter", {"status": "unlabeled"})
+        qtbot.waitUntil(lambda: lm.property("total") == 4, timeout=10_000)
+        lm.labelKey("1", False)
+        lm.labelKey("2", False)
+        qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=10_000)
+        window.setProperty("currentView", 0)
+        qtbot.waitUntil(lambda: unlabeled() == 2, timeout=10_000)
+    finally:
+        _close(engine, window)

@@ -22,6 +22,7 @@ Item {
 
     function reload() { explorer.reload() }         // a new map/clustering/predictions version
     onProjectPathChanged: explorer.openProject(projectPath)
+    onVisibleChanged: if (visible) explorer.refreshLabelsIfChanged()  // labels given in another view
     Component.onCompleted: if (projectPath !== "") explorer.openProject(projectPath)
 
     ExplorerModel { id: explorer; objectName: "explorerModel" }
