@@ -14,6 +14,8 @@ from PySide6.QtCore import Property, QObject, QSettings, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtQml import QmlElement
 
+from classkit.engine.config import RESERVED_LABELS
+
 from . import project_jobs as jobs
 from .jobs import Err, JobRunner, Ok, Result
 from .project_watch import ProjectWatcher
@@ -44,6 +46,7 @@ class ProjectModel(QObject):
     artifactsChanged = Signal()
     recentProjectsChanged = Signal()
     revisionChanged = Signal()
+    labelRevisionChanged = Signal()  # labels changed (the app's own or others'), counted again
     artifactsUpdated = Signal()  # a new embeddings/map/clusters version of the same project
     errorOccurred = Signal(str, str)  # message, detail (for problems found before a job starts)
     projectOpened = Signal(str)
@@ -63,9 +66,11 @@ class ProjectModel(QObject):
         self._versions: dict[str, str] = {}
         self._switches = 0  # open/create requests so far: a slower, older one never wins
         self._revision = 0
+        self._label_revision = 0
         self._models: list[str] | None = None
         self._watcher = ProjectWatcher(self)
         self._watcher.changed.connect(self._changed_outside)
+        self._watcher.labelsCounted.connect(self._labels_counted)
 
     # ----------------------------------------------------------------- properties
     def _get_runner(self) -> JobRunner | None:
@@ -94,6 +99,7 @@ class ProjectModel(QObject):
     hasMap = Property(bool, lambda self: self._artifacts["hasMap"], notify=artifactsChanged)
     hasClusters = Property(bool, lambda self: self._artifacts["hasClusters"], notify=artifactsChanged)
     revision = Property(int, lambda self: self._revision, notify=revisionChanged)
+    labelRevision = Property(int, lambda self: self._label_revision, notify=labelRevisionChanged)
 
     def _get_models(self) -> list[str]:
         if self._models is None:
@@ -152,6 +158,22 @@ class ProjectModel(QObject):
     def stopWatching(self) -> None:
         """Stop checking for changes made outside the app (at shutdown)."""
         self._watcher.stop()
+
+    def _labels_counted(self, counts: dict[str, int]) -> None:
+        """Fresh label counts (labels given in the app or elsewhere): the shell's "Labeled"
+        and per-class counts follow without a full status refresh."""
+        if not self._status:
+            return
+        status = {**self._status, "labeled": sum(counts.values()),
+                  "classes": [{**c, "count": counts.get(c.get("name"), 0)}
+                              for c in self._status.get("classes", [])]}
+        if "status_labels" in status:
+            status["status_labels"] = {k: n for k, n in counts.items() if k in RESERVED_LABELS}
+        if status != self._status:
+            self._status = status
+            self.statusChanged.emit()
+        self._label_revision += 1
+        self.labelRevisionChanged.emit()
 
     def _changed_outside(self, change: dict[str, Any]) -> None:
         self.refresh()  # counts, settings, artifact versions (the Explorer reloads on new ones)

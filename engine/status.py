@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .labels.events import label_counts
 from .project import Project
 from .thumbs import cache_stats
 
@@ -12,7 +13,7 @@ def project_status(project: Project, max_issues: int = 10) -> dict[str, Any]:
     """Counts, classes with label counts, open ingest issues, sources, the last ingest run."""
     q = project.db.execute
     counts = project.counts()
-    per_class = dict(q("SELECT label, COUNT(*) FROM current_labels GROUP BY label").fetchall())
+    per_class = label_counts(project)
     classes = [{**c.to_dict(), "count": per_class.get(c.name, 0)} for c in project.classes()]
     by_reason = dict(q("SELECT reason, COUNT(*) FROM ingest_issues WHERE resolved_at IS NULL "
                        "GROUP BY reason ORDER BY reason").fetchall())

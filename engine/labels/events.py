@@ -267,10 +267,16 @@ def label_history(project: Project, image_id: int) -> list[dict[str, Any]]:
     return rows
 
 
+def label_counts(project: Project) -> dict[str, int]:
+    """Images per current label (classes and marks; unlabeled images are not counted)."""
+    return {str(k): int(n) for k, n in project.db.execute(
+        "SELECT label, COUNT(*) FROM current_labels GROUP BY label")}
+
+
 def label_snapshot(project: Project) -> dict[str, Any]:
     """Current label counts: ``classes`` (every class, zeros included), ``marks`` (unsure,
     junk, skip), ``labeled`` (with a class), ``marked`` and ``total`` (either)."""
-    counts = dict(project.db.execute("SELECT label, COUNT(*) FROM current_labels GROUP BY label"))
+    counts = label_counts(project)
     classes = {c.name: 0 for c in project.classes()}
     marks = dict.fromkeys(RESERVED_LABELS, 0)
     for label, n in counts.items():

@@ -137,16 +137,19 @@ class Watch:
         self._mark = change_mark(project)
         OWN.take(self.root, self._mark["labels"])
         self._own_other_before = False
+        self.own_labels = 0  # label events this process added, as of the last poll
 
     def poll(self, project: Project) -> dict[str, Any] | None:
         """``None`` when nothing changed elsewhere; else ``{"labels": n, part: bool, ...}``:
         ``labels`` counts label events others added (labels, undos, imports), each part of
-        :data:`PARTS` says whether others changed it."""
+        :data:`PARTS` says whether others changed it. ``own_labels`` then holds the label
+        events this process added meanwhile."""
         mark = change_mark(project)  # read first: own commits after it stay for the next poll
         ranges, other = OWN.take(self.root, mark["labels"])
         before, self._mark = self._mark, mark
         new = mark["labels"] - before["labels"]
-        labels = max(0, new - _covered(ranges, before["labels"], mark["labels"]))
+        self.own_labels = _covered(ranges, before["labels"], mark["labels"])
+        labels = max(0, new - self.own_labels)
         # an own commit just after the read shows up in the next mark: trust it one poll more
         own_other = other > 0 or self._own_other_before
         self._own_other_before = other > 0

@@ -281,9 +281,12 @@ def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_se
         lm.loadQueue("filter", {"status": "unlabeled"})
         qtbot.waitUntil(lambda: lm.property("total") == 4, timeout=10_000)
         note = item(window, "outsideNote")
-        lm.labelKey("1", False)  # own label: no notice
-        qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=10_000)
-        QTest.qWait(500)
+        revision = model.property("labelRevision")
+        lm.labelKey("1", False)  # own label: no notice, but the counts follow
+        qtbot.waitUntil(lambda: item(window, "countLabeled").property("text") == "1", timeout=10_000)
+        assert model.property("labelRevision") > revision
+        assert next(c["count"] for c in model.property("classes") if c["name"] == "cat") == 1
+        QTest.qWait(300)
         assert not note.property("visible")
 
         first = [it["path"] for it in lm.property("items")][1:3]

@@ -33,7 +33,8 @@ def test_own_writes_are_not_reported(project: Project) -> None:
         project.ensure_classes(["bird"])
         project.update_settings(autosave_ms=300)
         assert watch.poll(project) is None
-        assert watch.poll(project) is None
+        assert watch.own_labels == 3  # two labels and an undo, all this process's
+        assert watch.poll(project) is None and watch.own_labels == 0
     finally:
         watch.close()
     assert not OWN.watching(project.root)  # nothing is recorded for unwatched projects

@@ -44,6 +44,8 @@ Item {
     Connections {
         target: view.project
         function onRevisionChanged() { if (view.visible) view.reload(); else view.stale = true }
+        // labels given since (the Label view, the CLI): coverage and purity change
+        function onLabelRevisionChanged() { if (view.visible) view.reload(); else view.stale = true }
     }
     onVisibleChanged: if (visible && stale) reload()
 
