@@ -80,6 +80,7 @@ class ScatterItem(QQuickItem):
         self._planReady.connect(self._on_plan, Qt.ConnectionType.QueuedConnection)
         self.widthChanged.connect(self._on_geometry)
         self.heightChanged.connect(self._on_geometry)
+        self.visibleChanged.connect(self.update)
 
     # ---- properties ------------------------------------------------------------------
     def _get_model(self) -> QObject | None:
@@ -383,6 +384,15 @@ class ScatterItem(QQuickItem):
     # ---- scenegraph -----------------------------------------------------------------------
     def updatePaintNode(self, old: QSGNode | None, _data: Any) -> QSGNode:  # noqa: N802
         root = old if isinstance(old, QSGTransformNode) else QSGTransformNode()
+        if not self.isVisible():
+            # Hidden behind another view: draw nothing. Qt's software renderer painted nodes
+            # built while hidden (a reload after training) over the view in front; the nodes
+            # are rebuilt when the map is shown again (``visibleChanged`` asks for it).
+            root.removeAllChildNodes()
+            self._main = self._hl = None
+            self._nodes, self._hl_nodes, self._shown = [], [], ()
+            self._highlight_dirty = True
+            return root
         software = (self.window().rendererInterface().graphicsApi()
                     == QSGRendererInterface.GraphicsApi.Software)
         # the software renderer loses textures under a scaling transform inside a clip:

@@ -283,6 +283,7 @@ ApplicationWindow {
     }
 
     JobOverlay {
+        id: jobOverlay
         objectName: "jobOverlay"
         runner: jobRunner
         anchors.right: parent.right
@@ -298,10 +299,10 @@ ApplicationWindow {
         property alias text: outsideText.text
         function show(message) { text = message; visible = message !== ""; hideTimer.restart() }
         visible: false
-        anchors.left: parent.left
-        anchors.bottom: parent.bottom
+        anchors.right: parent.right
+        anchors.bottom: jobOverlay.top  // above any job cards, clear of the right panel
         anchors.margins: Theme.spacing * 2
-        anchors.leftMargin: Theme.navWidth + Theme.spacing * 2  // clear of the navigation bar
+        anchors.rightMargin: Theme.panelWidth + Theme.spacing * 2
         width: outsideText.implicitWidth + 2 * Theme.spacing
         height: outsideText.implicitHeight + Theme.spacing
         radius: 4

@@ -338,3 +338,43 @@ def test_labels_given_in_the_label_view_show_on_the_map(qtbot, isolated_settings
         qtbot.waitUntil(lambda: unlabeled() == 2, timeout=10_000)
     finally:
         _close(engine, window)
+
+
+def test_a_map_reloaded_behind_another_view_stays_hidden(qtbot, isolated_settings, tmp_path: Path) -> None:
+    """The map reloaded while the Label view is in front (after training, or labels given with
+    the CLI) must not paint its points over the Label view."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    from tests.app.conftest import embedded_shapes
+    from tests.app.test_explorer_model import _write_map
+
+    proj = embedded_shapes(tmp_path, per_class=6)
+    with Project.open(proj) as p:
+        _write_map(p, np.array([r[0] for r in p.db.execute("SELECT id FROM images ORDER BY id")], np.int64))
+    engine, window = _load(qtbot, proj)
+
+    def grab() -> np.ndarray:
+        img = window.grabWindow().convertToFormat(QImage.Format.Format_RGBA8888)
+        a = np.array(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+        return a[120:620, 200:760, :3].copy()  # the Label view's image area
+
+    try:
+        if not window.property("explorerAvailable"):
+            pytest.skip("the map module is not in this build")
+        qtbot.waitUntil(lambda: window.property("explorer") is not None, timeout=30_000)
+        em = window.property("explorer").property("model")
+        qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+        window.setProperty("currentView", 2)
+        lm = item(window, "view_label").property("model")
+        lm.loadQueue("ids", [])  # an empty queue: a still Label view
+        QTest.qWait(400)
+        before = grab()
+        em.reload()
+        qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+        QTest.qWait(400)
+        assert (grab() != before).any(axis=2).sum() == 0, "map points painted over the Label view"
+        window.setProperty("currentView", 0)  # shown again: its points are drawn
+        qtbot.waitUntil(lambda: len(np.unique(grab().reshape(-1, 3), axis=0)) > 3, timeout=10_000)
+    finally:
+        _close(engine, window)

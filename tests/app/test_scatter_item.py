@@ -302,3 +302,4 @@ def test_legend_and_colour_mode_controls_follow_the_model(qtbot, view):
     model.colorMode = "cluster"
     qtbot.waitUntil(lambda: legend.property("count") == 6, timeout=3000)   # 5 clusters + "no cluster"
     assert model.legend[-1]["name"] == "no cluster" and model.legend[-1]["count"] == 0
+
