@@ -368,12 +368,21 @@ def test_a_map_reloaded_behind_another_view_stays_hidden(qtbot, isolated_setting
         window.setProperty("currentView", 2)
         lm = item(window, "view_label").property("model")
         lm.loadQueue("ids", [])  # an empty queue: a still Label view
-        QTest.qWait(400)
-        before = grab()
+
+        def settled() -> np.ndarray:  # the same picture twice in a row, 200 ms apart
+            shots = [grab()]
+            for _ in range(50):
+                QTest.qWait(200)
+                shots.append(grab())
+                if (shots[-1] == shots[-2]).all():
+                    return shots[-1]
+            return shots[-1]
+
+        before = settled()
         em.reload()
         qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
-        QTest.qWait(400)
-        assert (grab() != before).any(axis=2).sum() == 0, "map points painted over the Label view"
+        em.waitForIdle()
+        assert (settled() != before).any(axis=2).sum() == 0, "map points painted over the Label view"
         window.setProperty("currentView", 0)  # shown again: its points are drawn
         qtbot.waitUntil(lambda: len(np.unique(grab().reshape(-1, 3), axis=0)) > 3, timeout=10_000)
     finally:
