@@ -164,6 +164,10 @@ class ProjectModel(QObject):
         and per-class counts follow without a full status refresh."""
         if not self._status:
             return
+        known = {c.get("name") for c in self._status.get("classes", [])} | set(RESERVED_LABELS)
+        if set(counts) - known:  # a class added or renamed since the status was read
+            self.refresh()
+            return
         status = {**self._status, "labeled": sum(counts.values()),
                   "classes": [{**c, "count": counts.get(c.get("name"), 0)}
                               for c in self._status.get("classes", [])]}

@@ -387,3 +387,37 @@ def test_a_map_reloaded_behind_another_view_stays_hidden(qtbot, isolated_setting
         qtbot.waitUntil(lambda: len(np.unique(grab().reshape(-1, 3), axis=0)) > 3, timeout=10_000)
     finally:
         _close(engine, window)
+
+
+def test_class_edits_in_the_app_show_in_the_side_panel(qtbot, isolated_settings, tmp_path: Path) -> None:
+    """The class editor's rename and recolour reach the shell's class list (with the labels'
+    counts) and the map's legend."""
+    from classkit.engine.ingest import ingest
+
+    for i in range(3):
+        make_image(tmp_path / "src" / f"{i}.png", seed=i)
+    with Project.create(tmp_path / "proj", name="ren", classes=["cat", "dog"]) as project:
+        ingest(project, [tmp_path / "src"])
+    engine, window = _load(qtbot, tmp_path / "proj")
+    try:
+        model = window.property("project")
+        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+        window.setProperty("currentView", 2)
+        lm = item(window, "view_label").property("model")
+        lm.loadQueue("filter", {"status": "unlabeled"})
+        qtbot.waitUntil(lambda: lm.property("total") == 3, timeout=10_000)
+        lm.labelKey("1", False)
+        lm.labelKey("1", False)
+        qtbot.waitUntil(lambda: item(window, "countLabeled").property("text") == "2", timeout=10_000)
+        item(window, "classModel").rename("cat", "kitty")
+
+        def counts() -> dict:
+            return {c["name"]: c["count"] for c in model.property("classes")}
+        qtbot.waitUntil(lambda: counts() == {"kitty": 2, "dog": 0}, timeout=10_000)
+        QTest.qWait(2500)  # a later label recount keeps the new name
+        assert counts() == {"kitty": 2, "dog": 0}
+        item(window, "classModel").recolour("dog", "#123456")  # no label event: the edit itself
+        qtbot.waitUntil(lambda: next(c["color"] for c in model.property("classes") if c["name"] == "dog")
+                        == "#123456", timeout=10_000)
+    finally:
+        _close(engine, window)

@@ -67,7 +67,12 @@ FocusScope {
         onBusyChanged: if (busy === "") view.refreshOthers()
         onProjectPathChanged: if (view.visible && projectPath !== "") loadQueue("batch", "")
     }
-    ClassModel { id: classModel; labelModel: lm }
+    ClassModel {  // a class edit: the side panel's class list and the map's legend follow
+        id: classModel
+        objectName: "classModel"
+        labelModel: lm
+        onEdited: view.refreshOthers()
+    }
 
     onVisibleChanged: {
         if (!visible) return
