@@ -119,10 +119,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if name in m:
             say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
     if "unlabeled" in m:
-        rough = f"; rough: calibrated on {m['n_val']} val images" if m["n_val"] < ROUGH_VAL else ""
+        why = ["their mean calibrated confidence"]
+        if m["unlabeled"].get("picked_share", 1.0) >= 0.5:
+            why.append("val/test images were mostly picked by active learning, which favours hard ones")
+        if m["n_val"] < ROUGH_VAL:
+            why.append(f"rough: calibrated on {m['n_val']} val images")
         say(f"  unlabeled: expected accuracy {m['unlabeled']['accuracy']:.3f} on {m['unlabeled']['images']} "
-            "image(s) not labeled yet (their mean calibrated confidence; val/test images were "
-            f"mostly picked because they were hard{rough})")
+            f"image(s) not labeled yet ({'; '.join(why)})")
     cal = out["calibration"]
     if "before" in cal:
         say(f"  calibration (val): ECE {cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}, "

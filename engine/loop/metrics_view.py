@@ -53,6 +53,8 @@ def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any
             # the mean calibrated confidence on the images not labeled yet (None: older round)
             "expected_accuracy": _num((metrics.get("unlabeled") or {}).get("accuracy")),
             "unlabeled_n": int((metrics.get("unlabeled") or {}).get("images", 0) or 0),
+            # share of the labels that batches picked (None: older round)
+            "picked_share": _num((metrics.get("unlabeled") or {}).get("picked_share")),
             **_calibration(metrics),
             "temperature": _num(metrics.get("temperature")),
             "semi": bool(settings.get("semi")),

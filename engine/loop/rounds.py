@@ -19,7 +19,7 @@ from ..learn.checkpoint import save_checkpoint
 from ..learn.heads import HeadConfig
 from ..project import Project
 from .core import fit_round
-from .data import load_loop_data, neighbours_for, splits_for
+from .data import LoopData, load_loop_data, neighbours_for, splits_for
 from .ledger import list_rounds, record_round
 from .predictions import write_predictions
 from .signals import stop_signals
@@ -37,6 +37,17 @@ SEMI_AUTO_MAX_LABELED = 10_000
 def _macro_f1(metrics: dict[str, Any]) -> float | None:
     val = metrics.get("val")
     return None if val is None else float(val["macro"]["f1"])
+
+
+def picked_share(project: Project, data: LoopData) -> float:
+    """Share of the class-labeled images that an active-learning batch picked (these lean
+    hard, so val and test accuracy read low when most labels came that way)."""
+    labeled = data.ids[data.y >= 0]
+    if labeled.size == 0:
+        return 0.0
+    picked = np.fromiter((r[0] for r in project.db.execute("SELECT DISTINCT image_id FROM batch_items")),
+                         np.int64)
+    return round(float(np.isin(labeled, picked).mean()), 3)
 
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
@@ -87,7 +98,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     history = [_macro_f1(r["metrics"]) for r in previous] + [_macro_f1(fit.metrics)]
     expected = pred_manifest["expected_accuracy"]
     if expected is not None:  # the estimate for the images not labeled yet
-        fit.metrics["unlabeled"] = expected
+        fit.metrics["unlabeled"] = {**expected, "picked_share": picked_share(project, data)}
     metrics = {**fit.metrics, "temperature": fit.temperature,
                "calibration": {k: v for k, v in fit.calibration.items() if k != "after_bins"},
                "timings": fit.timings}

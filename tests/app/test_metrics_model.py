@@ -51,6 +51,7 @@ def test_rounds_and_details(qtbot, model, trained):
     for r in rounds:
         assert r["labeled"] == 54 and r["semi"] is False and r["head"] == "linear"
         assert r["unlabeled_n"] == 6 and 1 / 3 <= r["expected_accuracy"] <= 1.0
+        assert r["picked_share"] == 0.0  # the labels came with the dataset, none from a batch
         assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
         assert r["temperature"] > 0 and r["train_version"]
         assert r["smoothed"] in (True, False) and r["smoothing"].startswith("neighbour smoothing: ")
@@ -167,6 +168,7 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     val_n = m.property("details")["val_n"]  # a small val set: the estimate says it is rough
     rough = f"Rough for now: calibrated on only {val_n} val images"
     assert (rough in expected.property("text")) == (val_n < 30)
+    assert "picked by active learning" not in expected.property("text")  # no batch picked them
     assert root.findChild(QObject, "metricsEmpty").property("visible") is False
     review = root.findChild(QObject, "reviewSuspects")  # only for the current model's suspects
     assert review.property("visible") is False  # round 1 is not the current model

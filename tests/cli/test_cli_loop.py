@@ -82,6 +82,7 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert "neighbour smoothing: on (on" in said
     assert re.search(r"unlabeled: expected accuracy [01]\.\d{3} on 24 image\(s\) not labeled yet", said)
     assert re.search(r"rough: calibrated on \d+ val images\)", said)  # 48 labels: a small val set
+    assert "picked by active learning" not in said  # the labels came with the dataset, not batches
     with pytest.raises(SystemExit):
         main(["train", proj, "--smoothing", "sometimes"])
     assert "invalid choice: 'sometimes'" in capsys.readouterr().err

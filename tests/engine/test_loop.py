@@ -81,7 +81,11 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     # the accuracy to expect on the 30 unlabeled images: their mean calibrated confidence
     unl = np.isin(pred.ids, [i for i in pred.ids if i not in _labeled_ids(project)])
     expected = {"images": 30, "accuracy": round(float(np.asarray(pred.probs)[unl].max(1).mean()), 6)}
-    assert pred.manifest["expected_accuracy"] == m["unlabeled"] == pytest.approx(expected)
+    unlabeled = {k: v for k, v in m["unlabeled"].items() if k != "picked_share"}
+    assert pred.manifest["expected_accuracy"] == unlabeled == pytest.approx(expected)
+    # how many labels a batch picked (val/test lean hard when most did): the cold batch's share
+    picked = {i["id"] for i in cold["items"]} & _labeled_ids(project)
+    assert m["unlabeled"]["picked_share"] == round(len(picked) / 60, 3) < 0.5
     rows = prediction_rows(project)
     assert len(rows) == 30 and {"id", "path", "predicted", "confidence"} == set(rows[0])
     truth = _truth(project)
