@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ClassKitError
 from ..project import Project
-from .events import SQL_CHUNK
+from .events import SQL_CHUNK, latest_labels
 
 KINDS = ("batch", "ids", "cluster", "filter", "suspects")
 
@@ -75,13 +75,7 @@ def _labels(project: Project, ids: list[int] | None = None) -> dict[int, tuple[s
     if ids is None:
         return {int(r[0]): (r[1], float(r[2])) for r in project.db.execute(
             "SELECT image_id, label, created_at FROM current_labels")}
-    out: dict[int, tuple[str, float]] = {}
-    for part in _chunks(ids):
-        out.update((int(r[0]), (r[1], float(r[2]))) for r in project.db.execute(
-            "SELECT e.image_id, e.label, e.created_at FROM label_events e JOIN (SELECT image_id, "
-            f"MAX(id) AS last FROM label_events WHERE image_id IN ({','.join('?' * len(part))}) "
-            "GROUP BY image_id) m ON e.id = m.last WHERE e.label IS NOT NULL", part))
-    return out
+    return latest_labels(project, ids)
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
