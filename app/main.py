@@ -61,7 +61,7 @@ def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
     from PySide6.QtQml import QQmlApplicationEngine
     from PySide6.QtQuickControls2 import QQuickStyle
 
-    from . import clusters_model, jobs, metrics_model, project_model  # noqa: F401 - registers the ClassKit.Backend types
+    from . import batch_model, clusters_model, jobs, metrics_model, project_model  # noqa: F401 - registers the ClassKit.Backend types
 
     global _style_set
     if not _style_set and not os.environ.get("QT_QUICK_CONTROLS_STYLE"):

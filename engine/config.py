@@ -24,6 +24,8 @@ PALETTE = (
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 _KEY_RE = re.compile(r"^[0-9a-z]$")
 RESERVED_LABELS = ("unsure", "junk", "skip")
+WEIGHT_SETTINGS = {"uncertainty": "weight_uncertainty", "diversity": "weight_diversity",
+                   "representativeness": "weight_representativeness", "audit": "weight_audit"}
 
 
 class _Config:
@@ -129,12 +131,35 @@ class ProjectSettings(_Config):
     thumbnail_size: int = 256
     thumbnail_quality: int = 90
     cache_max_mb: int = 4096
+    # the next active-learning batch: size, the recipe's shares (uncertainty, diversity,
+    # representativeness, audit; they need not sum to 1) and the per-cluster cap
+    # (-1: automatic, 0: none); `classkit select` uses them unless told otherwise
+    batch_size: int = 50
+    weight_uncertainty: float = 0.40
+    weight_diversity: float = 0.35
+    weight_representativeness: float = 0.15
+    weight_audit: float = 0.10
+    cap_per_cluster: int = -1
 
     def __post_init__(self) -> None:
         _check_int("autosave_ms", self.autosave_ms, 50, 60_000)
         _check_int("thumbnail_size", self.thumbnail_size, 32, 1024)
         _check_int("thumbnail_quality", self.thumbnail_quality, 30, 100)
         _check_int("cache_max_mb", self.cache_max_mb, 0, 10_000_000)
+        _check_int("batch_size", self.batch_size, 1, 100_000)
+        for name in WEIGHT_SETTINGS.values():
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        if sum(getattr(self, name) for name in WEIGHT_SETTINGS.values()) <= 0:
+            raise ConfigError("weight_uncertainty", "at least one batch share must be above 0")
+        _check_int("cap_per_cluster", self.cap_per_cluster, -1, 100_000)
+
+    def batch_weights(self) -> dict[str, float]:
+        """The recipe's shares by strategy name, as ``select_batch`` takes them."""
+        return {k: float(getattr(self, name)) for k, name in WEIGHT_SETTINGS.items()}
+
+    def batch_cap(self) -> int | None:
+        """The per-cluster cap as ``select_batch`` takes it (None: automatic)."""
+        return None if self.cap_per_cluster < 0 else self.cap_per_cluster
 
 
 def default_workers() -> int:

@@ -50,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--budget", type=int, required=True, metavar="B")
     p.add_argument("--weights", metavar="U,D,R,A",
-                   help="shares of uncertainty, diversity, representativeness, audit "
-                        "(default 0.40,0.35,0.15,0.10)")
-    p.add_argument("--cap-per-cluster", type=int, metavar="N", help="most picks from one visual mode")
+                   help="shares of uncertainty, diversity, representativeness, audit (default: "
+                        "the project's batch settings, 0.40,0.35,0.15,0.10 unless changed in the app)")
+    p.add_argument("--cap-per-cluster", type=int, metavar="N",
+                   help="most picks from one visual mode (default: the project's setting, automatic)")
     p.add_argument("--min-per-class", type=int, metavar="N",
                    help="fewest picks per predicted class when classes are imbalanced")
     p.add_argument("--seed", type=int, default=0)
@@ -192,10 +193,12 @@ def cmd_select(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({k: out[k] for k in ("batch", "round", "items", "composition", "settings")})
         return 0
-    comp = out["composition"]
+    from classkit.engine.loop.selection import composition_lines
+
     say(f"Batch {out['batch']}: {len(out['items'])} image(s)"
-        + (" (cold start: no model yet)" if comp.get("cold_start") else ""))
-    say("  by reason: " + ", ".join(f"{k} {v}" for k, v in comp.get("by_reason", {}).items()))
+        + (" (shares from the project's batch settings)" if args.weights is None else ""))
+    for line in composition_lines(out):
+        say("  " + line)
     for item in out["items"]:
         say(f"  {item['id']:>8}  {item['reason']:<18} {item['score']:.4f}  {item['path']}")
     return 0

@@ -98,9 +98,14 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
                        cap_per_cluster: int | None = None, min_per_class: int | None = None,
                        seed: int = 0, progress: ProgressFn = no_progress,
                        cancel: CancelToken | None = None) -> dict[str, Any]:
-    """Pick, store and return a batch: ``batch`` (id), ``items`` and ``composition``."""
+    """Pick, store and return a batch: ``batch`` (id), ``items`` and ``composition``.
+    ``weights`` and ``cap_per_cluster`` default to the project's batch settings."""
     if budget < 1:
         raise ClassKitError(f"--budget must be at least 1, got {budget}")
+    if weights is None:
+        weights = project.settings.batch_weights()
+    if cap_per_cluster is None:
+        cap_per_cluster = project.settings.batch_cap()
     t0 = time.perf_counter()
     data = load_loop_data(project)
     ctx, sources = build_context(project, data, seed, progress, cancel)
@@ -143,3 +148,44 @@ def _named_composition(comp: dict[str, Any], classes: list[str]) -> dict[str, An
     if "by_cluster" in out:
         out["by_cluster"] = {str(k): v for k, v in out["by_cluster"].items()}
     return out
+
+
+def batch_summary(project: Project, batch: int | None = None) -> dict[str, Any] | None:
+    """A stored batch (default: the newest): ``batch``, ``size``, ``created_at``,
+    ``settings`` and ``composition`` as selection stored them; None when there is none."""
+    row = project.db.execute(
+        "SELECT id, created_at, settings, composition FROM batches "
+        + ("WHERE id=?" if batch is not None else "ORDER BY id DESC LIMIT 1"),
+        () if batch is None else (int(batch),)).fetchone()
+    if row is None:
+        return None
+    size = project.db.execute("SELECT COUNT(*) FROM batch_items WHERE batch_id=?", (row[0],)).fetchone()[0]
+    return {"batch": int(row[0]), "size": int(size), "created_at": float(row[1]),
+            "settings": json.loads(row[2] or "{}"), "composition": json.loads(row[3] or "{}")}
+
+
+def composition_lines(summary: dict[str, Any]) -> list[str]:
+    """What a batch is made of, for people (CLI and app): why its images were picked, their
+    predicted classes, how many visual modes they come from, their shares."""
+    comp, settings = summary.get("composition") or {}, summary.get("settings") or {}
+
+    def counts(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: (-int(kv[1]), kv[0])))
+
+    lines = []
+    if comp.get("by_reason"):
+        lines.append("by reason: " + counts(comp["by_reason"])
+                     + (" (cold start: no model yet)" if comp.get("cold_start") else ""))
+    if comp.get("by_predicted"):
+        lines.append("by predicted class: " + counts(comp["by_predicted"]))
+    if comp.get("by_cluster"):
+        per = comp["by_cluster"].values()
+        lines.append(f"from {len(comp['by_cluster'])} visual modes (at most {max(per)} from one)")
+    if settings.get("weights"):
+        cap = settings.get("cap_per_cluster")
+        order = list(DEFAULT_WEIGHTS)  # the recipe's own order, whatever the JSON's
+        shares = sorted(settings["weights"].items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order
+                                                                    else len(order), kv[0]))
+        lines.append("shares: " + ", ".join(f"{k} {float(v):.2f}" for k, v in shares)
+                     + "; cluster cap " + ("automatic" if cap is None else "none" if cap == 0 else str(cap)))
+    return lines

@@ -37,7 +37,7 @@ def batched(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def batch_view(batched: Path, qtbot, qml_dir: Path) -> Iterator[QQuickItem]:
     """A window holding only a (hidden) BatchView on ``batched``. The view is held here for the
     whole test: a wrapper from ``property()`` that Python drops takes the item with it."""
-    from classkit.app import main  # registers the types and providers through create_engine's path
+    from classkit.app import batch_model, main  # noqa: F401 - registers the types and providers
     from classkit.app.label import image_provider
     from classkit.app.map import register_image_providers
 

@@ -421,3 +421,34 @@ def test_class_edits_in_the_app_show_in_the_side_panel(qtbot, isolated_settings,
                         == "#123456", timeout=10_000)
     finally:
         _close(engine, window)
+
+
+def test_select_a_batch_from_the_batch_view(qtbot, isolated_settings, tmp_path: Path) -> None:
+    """The Batch view picks a batch of the size and shares it shows, lists it with what it is
+    made of, and keeps those settings for the project ("Next batch", `classkit select`)."""
+    from classkit.engine.labels import add_labels
+    from tests.app.conftest import embedded_shapes
+
+    proj = embedded_shapes(tmp_path, per_class=6)
+    with Project.open(proj) as p:
+        add_labels(p, [r[0] for r in p.db.execute("SELECT id FROM images")], None)
+    engine, window = _load(qtbot, proj)
+    try:
+        model = window.property("project")
+        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+        window.setProperty("currentView", 3)
+        view = item(window, "view_batch")
+        assert view.property("model").property("total") == 0
+        qtbot.waitUntil(lambda: item(window, "batchShare_0").property("value") == 40, timeout=5_000)
+        item(window, "batchBudget").setProperty("value", 7)
+        for i, share in enumerate((0, 100, 0, 0)):  # diversity only
+            item(window, "batchShare_" + str(i)).setProperty("value", share)
+        click(window, item(window, "selectBatch"))
+        qtbot.waitUntil(lambda: view.property("model").property("total") == 7, timeout=60_000)
+        qtbot.waitUntil(lambda: "by reason: diversity 7" in item(window, "batchComposition").property("text"),
+                        timeout=10_000)
+        qtbot.waitUntil(lambda: model.property("settings").get("batch_size") == 7, timeout=10_000)
+        assert model.property("settings")["weight_diversity"] == 1.0
+        assert model.property("settings")["weight_uncertainty"] == 0.0
+    finally:
+        _close(engine, window)

@@ -167,7 +167,11 @@ FocusScope {
                     visible: lm.atEnd
                     spacing: Theme.spacing
                     Label { text: "Queue done."; font.pixelSize: Theme.titleSize }
-                    Button { text: "Next batch"; focusPolicy: Qt.NoFocus; enabled: !lm.busy; onClicked: lm.nextBatch(50) }
+                    Button {  // the project's batch settings (the Batch view edits them)
+                        text: "Next batch"; focusPolicy: Qt.NoFocus; enabled: !lm.busy
+                        onClicked: lm.nextBatch(view.project && view.project.settings
+                                                ? (view.project.settings.batch_size || 50) : 50)
+                    }
                     Button { text: "Train now"; focusPolicy: Qt.NoFocus; enabled: !lm.busy; onClicked: lm.trainNow() }
                 }
             }
