@@ -151,6 +151,15 @@ def settings_job(path: str, changes: dict[str, Any], *, progress: ProgressFn,
     return _with_project(path, lambda p: p.update_settings(**changes).to_dict())
 
 
+def predictions_job(path: str, out: str, all_images: bool, *, progress: ProgressFn,
+                    cancel: CancelToken) -> dict[str, Any]:
+    """``classkit predict --out``: the current predictions as a CSV file."""
+    from classkit.engine.loop.predictions import export_predictions_csv
+
+    progress(0, 0, "writing predictions")
+    return _with_project(path, lambda p: export_predictions_csv(p, Path(out), only_unlabeled=not all_images))
+
+
 def model_names() -> list[str]:
     """Names of the bundled embedders, default first (reads a small JSON registry)."""
     from classkit.engine.embed.spec import builtin_models

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, QSettings, QUrl, Signal, Slot
@@ -275,6 +276,26 @@ class ProjectModel(QObject):
             self.labelsImported.emit("\n".join(summary_lines(summary)))
 
         self._start("Import labels", jobs.import_labels_job, self._path, path, on_value=finished)
+
+    @Slot(str, bool)
+    def exportPredictions(self, csv_file: str, allImages: bool) -> None:  # noqa: N803
+        """``classkit predict --out``: the current predictions (unlabeled images unless
+        ``allImages``) as ``id,path,predicted,confidence``; ends with ``exportFinished``."""
+        path = local_path(csv_file)
+        if not path:
+            self.errorOccurred.emit("choose a file to write the predictions to", "")
+            return
+        if not self._require_open():
+            return
+
+        def finished(result: dict[str, Any]) -> None:
+            lines = [f"Wrote {result['count']} prediction(s) (version {result['version']}) "
+                     f"to {result['out']}"]
+            lines += [f"{name}: {n}" for name, n in result["by_class"].items()]
+            self.exportFinished.emit(str(Path(result["out"]).parent), "\n".join(lines))
+
+        self._start("Export predictions", jobs.predictions_job, self._path, path, bool(allImages),
+                    on_value=finished)
 
     @Slot(str)
     def openFolder(self, folder: str) -> None:

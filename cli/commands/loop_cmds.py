@@ -147,37 +147,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _check_out_file(out: Path) -> None:
-    """Fail early, in one line, when ``out`` cannot become a file; make missing parents."""
-    if out.is_dir():
-        raise ClassKitError(f"--out {out} is a folder; give a file name, e.g. {out / 'predictions.csv'}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ClassKitError(f"cannot create the folder for {out}: {exc.strerror or exc}") from exc
+    """Fail early, in one line, when ``--out`` cannot become a file; make missing parents."""
+    from classkit.engine.loop.predictions import check_out_file
+
+    check_out_file(out, "--out ")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from classkit.engine.loop.predictions import (load_predictions, prediction_rows,
-                                                  write_predictions_csv)
+    from classkit.engine.loop.predictions import (export_predictions_csv, load_predictions,
+                                                  prediction_rows)
 
     if args.out:
         _check_out_file(args.out)
     with Project.open(args.project) as project:
-        rows = prediction_rows(project, only_unlabeled=not args.all)
-        version = load_predictions(project).version
-    if args.out:
-        try:
-            write_predictions_csv(rows, args.out)
-        except OSError as exc:
-            raise ClassKitError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+        if args.out:
+            out = export_predictions_csv(project, args.out, only_unlabeled=not args.all)
+            rows: list[dict] = []
+        else:
+            rows = prediction_rows(project, only_unlabeled=not args.all)
+            out = {"version": load_predictions(project).version, "count": len(rows), "out": None}
     if args.json:
-        emit_json({"version": version, "count": len(rows), "out": str(args.out) if args.out else None,
-                   "predictions": [] if args.out else rows})
+        emit_json({"version": out["version"], "count": out["count"], "out": out["out"], "predictions": rows})
         return 0
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["predicted"]] = counts.get(r["predicted"], 0) + 1
-    say(f"Predictions {version}: {len(rows)} image(s)" + (f" written to {args.out}" if args.out else ""))
+    counts: dict[str, int] = out.get("by_class") or {}
+    if not args.out:
+        for r in rows:
+            counts[r["predicted"]] = counts.get(r["predicted"], 0) + 1
+    say(f"Predictions {out['version']}: {out['count']} image(s)"
+        + (f" written to {args.out}" if args.out else ""))
     for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         say(f"  {name}: {n}")
     return 0

@@ -167,3 +167,33 @@ def prediction_rows(project: Project, only_unlabeled: bool = True) -> list[dict[
 def write_predictions_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """``id,path,predicted,confidence`` CSV, written atomically."""
     write_csv_atomic(path, rows, ["id", "path", "predicted", "confidence"])
+
+
+def check_out_file(out: Path, what: str = "") -> None:
+    """Fail early, in one line, when ``out`` cannot become a file; make missing parents.
+    ``what`` names it in the message (e.g. "--out ")."""
+    if out.is_dir():
+        raise ClassKitError(f"{what}{out} is a folder; give a file name, e.g. {out / 'predictions.csv'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClassKitError(f"cannot create the folder for {out}: {exc.strerror or exc}") from exc
+
+
+def export_predictions_csv(project: Project, out: Path, only_unlabeled: bool = True) -> dict[str, Any]:
+    """``classkit predict --out`` and the app's File > Export predictions: the current
+    predictions as ``id,path,predicted,confidence`` (unlabeled images unless told otherwise),
+    written atomically. Returns ``version``, ``count``, ``out`` and ``by_class``."""
+    out = Path(out)
+    check_out_file(out)
+    rows = prediction_rows(project, only_unlabeled=only_unlabeled)
+    version = load_predictions(project).version
+    try:
+        write_predictions_csv(rows, out)
+    except OSError as exc:
+        raise ClassKitError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    by_class: dict[str, int] = {}
+    for r in rows:
+        by_class[r["predicted"]] = by_class.get(r["predicted"], 0) + 1
+    return {"version": version, "count": len(rows), "out": str(out),
+            "by_class": dict(sorted(by_class.items(), key=lambda kv: -kv[1]))}

@@ -123,6 +123,11 @@ ApplicationWindow {
                 onTriggered: importLabelsDialog.open()
             }
             Action {
+                text: "Export &predictions (CSV)…"
+                enabled: projectModel.isOpen
+                onTriggered: predictionsDialog.open()
+            }
+            Action {
                 text: "&Export dataset…"
                 shortcut: "Ctrl+E"
                 enabled: projectModel.isOpen
@@ -345,6 +350,15 @@ ApplicationWindow {
             Label { id: exportSummary; objectName: "exportSummary"; Layout.fillWidth: true; wrapMode: Text.Wrap }
             Button { text: "Open folder"; onClicked: projectModel.openFolder(exportDoneDialog.folder) }
         }
+    }
+    FileDialog {  // where the predictions CSV goes (classkit predict --out)
+        id: predictionsDialog
+        objectName: "predictionsDialog"
+        title: "Export predictions of the images not labeled yet"
+        fileMode: FileDialog.SaveFile
+        defaultSuffix: "csv"
+        nameFilters: ["CSV files (*.csv)", "All files (*)"]
+        onAccepted: projectModel.exportPredictions(selectedFile.toString(), false)
     }
     FileDialog {  // columns path (or id) and label; a review sheet from classkit suspects --out too
         id: importLabelsDialog

@@ -179,3 +179,33 @@ def test_export_checks_and_failures(qtbot, model: ProjectModel, tmp_path: Path) 
         model.exportDataset("csv", str(tmp_path / "out"), {"include": ["junk"], "includePredicted": 0})
     assert "nothing to export" in blocker.args[2]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_export_predictions_csv(qtbot, model: ProjectModel, tmp_path: Path) -> None:
+    """File > Export predictions: the unlabeled images' predictions as a CSV, the summary says
+    how many of each class; without a model, or onto a folder, the reason in one line."""
+    import csv
+
+    from classkit.cli.main import main
+    from tests.app.conftest import embedded_shapes
+
+    proj = embedded_shapes(tmp_path, per_class=6)
+    assert main(["label", str(proj), *[a for i in range(1, 5) for a in ("--id", str(i))], "--clear"]) == 0
+    with qtbot.waitSignal(model.projectOpened, timeout=30_000):
+        model.openProject(str(proj))
+    wait_idle(qtbot, model)
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:  # no model yet
+        model.exportPredictions(str(tmp_path / "p.csv"), False)
+    assert "train" in blocker.args[2]
+    assert main(["train", str(proj), "--folds", "0", "--json"]) == 0
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.exportPredictions(str(tmp_path), False)
+    assert "is a folder" in blocker.args[2]
+    out = tmp_path / "out dir" / "pred.csv"
+    with qtbot.waitSignal(model.exportFinished, timeout=30_000) as blocker:
+        model.exportPredictions(out.as_uri(), False)
+    folder, summary = blocker.args
+    assert folder == str(out.parent) and summary.startswith("Wrote 4 prediction(s)")
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and list(rows[0]) == ["id", "path", "predicted", "confidence"]
