@@ -104,6 +104,9 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
         raise ClassKitError(f"--budget must be at least 1, got {budget}")
     if weights is None:
         weights = project.settings.batch_weights()
+    if any(float(v) < 0 for v in weights.values()) or sum(float(v) for v in weights.values()) <= 0:
+        raise ClassKitError("batch shares must be non-negative with at least one above 0, got "
+                            + ", ".join(f"{k} {v}" for k, v in weights.items()))
     if cap_per_cluster is None:
         cap_per_cluster = project.settings.batch_cap()
     t0 = time.perf_counter()

@@ -441,8 +441,11 @@ def test_select_a_batch_from_the_batch_view(qtbot, isolated_settings, tmp_path: 
         assert view.property("model").property("total") == 0
         qtbot.waitUntil(lambda: item(window, "batchShare_0").property("value") == 40, timeout=5_000)
         item(window, "batchBudget").setProperty("value", 7)
-        for i, share in enumerate((0, 100, 0, 0)):  # diversity only
-            item(window, "batchShare_" + str(i)).setProperty("value", share)
+        for i in range(4):  # no share at all: nothing to pick by
+            item(window, "batchShare_" + str(i)).setProperty("value", 0)
+        assert not item(window, "selectBatch").property("enabled")
+        item(window, "batchShare_1").setProperty("value", 100)  # diversity only
+        assert item(window, "selectBatch").property("enabled")
         click(window, item(window, "selectBatch"))
         qtbot.waitUntil(lambda: view.property("model").property("total") == 7, timeout=60_000)
         qtbot.waitUntil(lambda: "by reason: diversity 7" in item(window, "batchComposition").property("text"),

@@ -9,7 +9,7 @@ import pytest
 
 from classkit.cli.main import main
 from classkit.engine.config import ProjectSettings
-from classkit.engine.errors import ConfigError
+from classkit.engine.errors import ClassKitError, ConfigError
 from classkit.engine.labels import add_labels
 from classkit.engine.loop.selection import batch_summary, composition_lines, select_for_project
 from classkit.engine.project import Project
@@ -50,6 +50,8 @@ def test_selection_uses_the_project_settings(shapes: Path, capsys: pytest.Captur
         assert set(out["composition"]["by_reason"]) == {"diversity"}  # only the share asked for
         explicit = select_for_project(p, 6, weights={"representativeness": 1.0}, cap_per_cluster=2, seed=0)
         assert set(explicit["composition"]["by_reason"]) == {"representativeness"}
+        with pytest.raises(ClassKitError, match="at least one above 0"):  # nothing stored
+            select_for_project(p, 6, weights={"uncertainty": 0.0, "diversity": 0.0})
         summary = batch_summary(p)
         assert summary["batch"] == explicit["batch"] and summary["size"] == 6
         assert batch_summary(p, out["batch"])["settings"]["cap_per_cluster"] == 0

@@ -42,6 +42,12 @@ Item {
 
     readonly property var shareNames: ["uncertainty", "diversity", "representativeness", "audit"]
     readonly property var shareDefaults: [0.40, 0.35, 0.15, 0.10]
+    property int sharesTotal: 100  // the four shares' sum in percent (0: nothing to pick by)
+    function updateTotal() {
+        let t = 0
+        for (let i = 0; i < shareBoxes.count; ++i) t += shareBoxes.itemAt(i).value
+        sharesTotal = shareBoxes.count === 4 ? t : 0
+    }
     function settingsNow() { return view.project && view.project.settings ? view.project.settings : {} }
     function shareSetting(i) {  // a recipe share from the project's batch settings, in percent
         return Math.round((settingsNow()["weight_" + shareNames[i]] ?? shareDefaults[i]) * 100)
@@ -77,7 +83,7 @@ Item {
                 Button {
                     objectName: "selectBatch"
                     text: bm.busy ? "Selecting…" : "Select batch"
-                    enabled: !bm.busy && shareBoxes.count === 4
+                    enabled: !bm.busy && view.sharesTotal > 0
                     onClicked: view.selectBatch()
                 }
             }
@@ -90,7 +96,8 @@ Item {
                     property alias value: box.value
                     Label { text: modelData; color: Theme.mutedText }
                     SpinBox { id: box; objectName: "batchShare_" + index; from: 0; to: 100; editable: true
-                              implicitWidth: 110; Component.onCompleted: value = view.shareSetting(index) }
+                              implicitWidth: 110; Component.onCompleted: value = view.shareSetting(index)
+                              onValueChanged: view.updateTotal() }
                 }
             }
             RowLayout {
