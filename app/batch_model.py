@@ -17,7 +17,7 @@ from PySide6.QtQml import QmlElement
 
 from classkit.engine.jobs import CancelToken, ProgressFn
 
-from .jobs import JobRunner, Ok, Result
+from .jobs import JobRunner, Ok, Result, runner_for
 
 QML_IMPORT_NAME = "ClassKit.Backend"
 QML_IMPORT_MAJOR_VERSION = 1
@@ -93,11 +93,7 @@ class BatchModel(QObject):
     busy = Property(bool, lambda s: s._busy, notify=busyChanged)
 
     def _jobs(self) -> JobRunner:
-        if self._runner is None:
-            if self._own_runner is None:
-                self._own_runner = JobRunner(self)
-            return self._own_runner
-        return self._runner
+        return runner_for(self)
 
     @Slot()
     def refresh(self) -> None:

@@ -211,3 +211,14 @@ class JobRunner(QObject):
             self.jobCancelled.emit(job_id, name)
         else:
             self.jobFailed.emit(job_id, name, result.message, result.detail)
+
+
+def runner_for(model: Any) -> JobRunner:
+    """The job runner a view model runs on: the window's shared one (``model._runner``), or,
+    for a view on its own (tests, benchmarks), one of its own, created once
+    (``model._own_runner``)."""
+    if model._runner is not None:
+        return model._runner
+    if model._own_runner is None:
+        model._own_runner = JobRunner(model)
+    return model._own_runner

@@ -15,7 +15,7 @@ from PySide6.QtQml import QmlElement
 
 from classkit.engine.jobs import CancelToken, ProgressFn
 
-from .jobs import Err, JobRunner, Ok, Result
+from .jobs import Err, JobRunner, Ok, Result, runner_for
 
 QML_IMPORT_NAME = "ClassKit.Backend"
 QML_IMPORT_MAJOR_VERSION = 1
@@ -125,11 +125,7 @@ class MetricsModel(QObject):
 
     # ----------------------------------------------------------------- helpers
     def _job_runner(self) -> JobRunner:
-        if self._runner is not None:
-            return self._runner
-        if self._own_runner is None:  # no shared runner given (a view on its own, tests)
-            self._own_runner = JobRunner(self)
-        return self._own_runner
+        return runner_for(self)
 
     def _start(self, name: str, fn: Any, *args: Any, restored: int = 0) -> None:
         generation = self._generation

@@ -15,7 +15,7 @@ from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 from PySide6.QtQml import QmlElement
 
 
-from ..jobs import JobRunner
+from ..jobs import JobRunner, runner_for
 from . import image_provider
 from .reader import LabelReader
 from .round_mixin import RoundMixin
@@ -140,11 +140,7 @@ class LabelModel(RoundMixin, QObject):
         self.runnerChanged.emit()
 
     def _jobs(self) -> JobRunner:
-        if self._runner is None:
-            if self._own_runner is None:
-                self._own_runner = JobRunner(self)
-            return self._own_runner
-        return self._runner
+        return runner_for(self)
 
     def _set_message(self, text: str) -> None:
         self._message = text

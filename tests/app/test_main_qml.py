@@ -256,6 +256,25 @@ def test_export_dataset_from_the_file_menu(qtbot, isolated_settings, tmp_path: P
         _close(engine, window)
 
 
+def _label_view_on_new_images(qtbot, tmp_path: Path, n: int):
+    """The window on a new project of ``n`` unlabeled images (classes cat, dog), showing the
+    Label view on all of them: (engine, window, project model, label model)."""
+    from classkit.engine.ingest import ingest
+
+    for i in range(n):
+        make_image(tmp_path / "src" / f"{i}.png", seed=i)
+    with Project.create(tmp_path / "proj", name="pets", classes=["cat", "dog"]) as project:
+        ingest(project, [tmp_path / "src"])
+    engine, window = _load(qtbot, tmp_path / "proj")
+    model = window.property("project")
+    qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
+    window.setProperty("currentView", 2)
+    lm = item(window, "view_label").property("model")
+    lm.loadQueue("filter", {"status": "unlabeled"})
+    qtbot.waitUntil(lambda: lm.property("total") == n, timeout=10_000)
+    return engine, window, model, lm
+
+
 def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_settings, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`classkit label --csv` in a terminal while the window is open: a notice says what was
@@ -265,21 +284,10 @@ def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_se
     import sys
 
     from classkit.app import project_watch
-    from classkit.engine.ingest import ingest
 
     monkeypatch.setattr(project_watch, "INTERVAL_MS", 100)
-    for i in range(4):
-        make_image(tmp_path / "src" / f"{i}.png", seed=i)
-    with Project.create(tmp_path / "proj", name="cli", classes=["cat", "dog"]) as project:
-        ingest(project, [tmp_path / "src"])
-    engine, window = _load(qtbot, tmp_path / "proj")
+    engine, window, model, lm = _label_view_on_new_images(qtbot, tmp_path, 4)
     try:
-        model = window.property("project")
-        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
-        window.setProperty("currentView", 2)
-        lm = item(window, "view_label").property("model")
-        lm.loadQueue("filter", {"status": "unlabeled"})
-        qtbot.waitUntil(lambda: lm.property("total") == 4, timeout=10_000)
         note = item(window, "outsideNote")
         revision = model.property("labelRevision")
         lm.labelKey("1", False)  # own label: no notice, but the counts follow
@@ -392,20 +400,8 @@ def test_a_map_reloaded_behind_another_view_stays_hidden(qtbot, isolated_setting
 def test_class_edits_in_the_app_show_in_the_side_panel(qtbot, isolated_settings, tmp_path: Path) -> None:
     """The class editor's rename and recolour reach the shell's class list (with the labels'
     counts) and the map's legend."""
-    from classkit.engine.ingest import ingest
-
-    for i in range(3):
-        make_image(tmp_path / "src" / f"{i}.png", seed=i)
-    with Project.create(tmp_path / "proj", name="ren", classes=["cat", "dog"]) as project:
-        ingest(project, [tmp_path / "src"])
-    engine, window = _load(qtbot, tmp_path / "proj")
+    engine, window, model, lm = _label_view_on_new_images(qtbot, tmp_path, 3)
     try:
-        model = window.property("project")
-        qtbot.waitUntil(lambda: model.property("isOpen") is True, timeout=30_000)
-        window.setProperty("currentView", 2)
-        lm = item(window, "view_label").property("model")
-        lm.loadQueue("filter", {"status": "unlabeled"})
-        qtbot.waitUntil(lambda: lm.property("total") == 3, timeout=10_000)
         lm.labelKey("1", False)
         lm.labelKey("1", False)
         qtbot.waitUntil(lambda: item(window, "countLabeled").property("text") == "2", timeout=10_000)
