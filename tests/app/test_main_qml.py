@@ -312,6 +312,16 @@ def test_labels_given_with_the_cli_show_while_the_app_is_open(qtbot, isolated_se
         _close(engine, window)
 
 
+def _map_ready(qtbot, window: QQuickWindow):
+    """The Explorer's model once its map is drawn (skips where the map module is missing)."""
+    if not window.property("explorerAvailable"):
+        pytest.skip("the map module is not in this build")
+    qtbot.waitUntil(lambda: window.property("explorer") is not None, timeout=30_000)
+    em = window.property("explorer").property("model")
+    qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+    return em
+
+
 def test_labels_given_in_the_label_view_show_on_the_map(qtbot, isolated_settings, tmp_path: Path) -> None:
     """Back in the Explorer after labeling, the map shows the new labels (no retrain needed)."""
     import numpy as np
@@ -327,11 +337,7 @@ def test_labels_given_in_the_label_view_show_on_the_map(qtbot, isolated_settings
         add_labels(p, [int(i) for i in ids[:4]], None)  # four images unlabeled again
     engine, window = _load(qtbot, proj)
     try:
-        if not window.property("explorerAvailable"):
-            pytest.skip("the map module is not in this build")
-        qtbot.waitUntil(lambda: window.property("explorer") is not None, timeout=30_000)
-        em = window.property("explorer").property("model")
-        qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+        em = _map_ready(qtbot, window)
         def unlabeled() -> int:
             return next(e["count"] for e in em.property("legend") if e["name"] == "unlabeled")
         assert unlabeled() == 4
@@ -368,11 +374,7 @@ def test_a_map_reloaded_behind_another_view_stays_hidden(qtbot, isolated_setting
         return a[120:620, 200:760, :3].copy()  # the Label view's image area
 
     try:
-        if not window.property("explorerAvailable"):
-            pytest.skip("the map module is not in this build")
-        qtbot.waitUntil(lambda: window.property("explorer") is not None, timeout=30_000)
-        em = window.property("explorer").property("model")
-        qtbot.waitUntil(lambda: em.property("status") == "ready", timeout=30_000)
+        em = _map_ready(qtbot, window)
         window.setProperty("currentView", 2)
         lm = item(window, "view_label").property("model")
         lm.loadQueue("ids", [])  # an empty queue: a still Label view
