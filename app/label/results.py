@@ -37,10 +37,13 @@ def handle_result(model: LabelModel, kind: str, gen: int, payload: Any) -> None:
             return
         model._items, model._kind = items, model._pending_kind
         image_provider.remember((i["id"], i["path"]) for i in items)
-        model._set_message("" if items else "this queue is empty")
+        done = model._kind == "batch" and bool(items) and all(i["label"] is not None for i in items)
+        model._set_message("this queue is empty" if not items else
+                           "this batch is done (its audits are kept for a second look: Left)" if done else "")
         model.queueChanged.emit()
         focus = model._pending_focus
-        model._show(next((k for k, it in enumerate(items) if it["id"] == focus), 0))
+        start = len(items) if done else 0  # a finished batch opens on Next batch / Train now
+        model._show(next((k for k, it in enumerate(items) if it["id"] == focus), start))
     elif kind == "classes":
         classes = _value(model, payload, "reading the classes")
         if classes is not None:

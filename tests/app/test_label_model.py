@@ -185,6 +185,19 @@ def test_labels_given_elsewhere_show_in_place(model: LabelModel, qtbot) -> None:
     assert "new batch" in model.message and model.position == 1
 
 
+def test_a_finished_batch_opens_on_its_end(model: LabelModel, qtbot) -> None:
+    """Every image of the batch labeled: loading it again opens on Next batch / Train now (the
+    audits it keeps stay one Left away), not on an already-labeled audit image."""
+    for _ in range(model.total):
+        model.labelKey(model.classes[2]["key"], False)
+    _wait_saved(model, qtbot)
+    model.loadQueue("batch", "")
+    qtbot.waitUntil(lambda: "batch is done" in model.message, timeout=10_000)
+    assert model.total > 0 and model.atEnd and model.done == model.total
+    model.labelKey("left", False)
+    assert not model.atEnd and model.current["label"] is not None
+
+
 def test_train_now_refreshes_suggestions(model: LabelModel, qtbot) -> None:
     for _ in range(model.total):
         model.labelKey(model.classes[2]["key"], False)
@@ -239,6 +252,10 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
     win.property("proj").setProperty("path", str(path))
     qtbot.waitUntil(lambda: lm.property("total") > 0 and len(lm.property("classes")) == 3, timeout=10_000)
     view.forceActiveFocus()
+    assert lm.property("atEnd")  # every image labeled: the finished batch opens on its end
+    QCoreApplication.sendEvent(win, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Left,
+                                              Qt.KeyboardModifier.NoModifier))
+    assert lm.property("position") == 0  # Left: its audit, for a second look
     first = lm.property("current")["id"]
     key = lm.property("classes")[0]["key"]
     for auto in (False, True):
