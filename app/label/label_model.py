@@ -104,6 +104,7 @@ class LabelModel(RoundMixin, QObject):
         self._saved_at: float | None = None
         self._busy = ""
         self._message = ""
+        self._message_error = False
         self.autosave_ms = 250  # a commit slower than this is reported (commits never wait)
         self._bridge = _Bridge(self)
         self._bridge.result.connect(self._on_result)
@@ -142,8 +143,9 @@ class LabelModel(RoundMixin, QObject):
     def _jobs(self) -> JobRunner:
         return runner_for(self)
 
-    def _set_message(self, text: str) -> None:
-        self._message = text
+    def _set_message(self, text: str, error: bool = False) -> None:
+        """A line for the user: ``error`` for what went wrong (shown as an error), else a note."""
+        self._message, self._message_error = text, error
         self.messageChanged.emit()
 
     def close(self) -> None:
@@ -188,6 +190,7 @@ class LabelModel(RoundMixin, QObject):
     saveState = Property(str, _save_state, notify=saveStateChanged)
     busy = Property(str, lambda s: s._busy, notify=busyChanged)
     message = Property(str, lambda s: s._message, notify=messageChanged)
+    messageIsError = Property(bool, lambda s: s._message_error, notify=messageChanged)
     autosaveMs = Property(int, lambda s: s.autosave_ms, lambda s, v: setattr(s, "autosave_ms", int(v)),
                           notify=saveStateChanged)
 

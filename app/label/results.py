@@ -20,7 +20,7 @@ def _value(model: LabelModel, fut: Future, what: str) -> Any:
         return fut.result()
     except Exception as exc:  # noqa: BLE001 - shown to the user
         log.info("%s failed: %s", what, exc)
-        model._set_message(f"{what}: {exc}")
+        model._set_message(f"{what}: {exc}", error=True)
         return None
 
 
@@ -83,7 +83,7 @@ def handle_result(model: LabelModel, kind: str, gen: int, payload: Any) -> None:
 
 def _written(model: LabelModel, out: dict[str, Any]) -> None:
     if not out.get("ok"):
-        model._set_message(f"not saved: {out.get('error')}")
+        model._set_message(f"not saved: {out.get('error')}", error=True)
         _revert_unsaved(model, out)
     elif out["kind"] == "undo" and out.get("undone"):
         tag = out.get("tag") or {}
@@ -107,7 +107,7 @@ def _written(model: LabelModel, out: dict[str, Any]) -> None:
         model._saved_at = time.time()
         if out.get("since_key_ms", 0) > model.autosave_ms:
             model._set_message(f"saving is slow: {out['since_key_ms']:.0f} ms after the key "
-                               f"(autosave setting {model.autosave_ms} ms)")
+                               f"(autosave setting {model.autosave_ms} ms)", error=True)
     model.saveStateChanged.emit()
     model.committed.emit(out)
 

@@ -194,8 +194,22 @@ def test_a_finished_batch_opens_on_its_end(model: LabelModel, qtbot) -> None:
     model.loadQueue("batch", "")
     qtbot.waitUntil(lambda: "batch is done" in model.message, timeout=10_000)
     assert model.total > 0 and model.atEnd and model.done == model.total
+    assert not model.messageIsError  # a note, not an error
     model.labelKey("left", False)
     assert not model.atEnd and model.current["label"] is not None
+
+
+def test_a_label_that_could_not_be_saved_says_so_as_an_error(model: LabelModel, qtbot) -> None:
+    """A failed commit (a full disk) shows as an error and the image does not look labeled."""
+    from classkit.app.label.results import handle_result
+
+    item = model.items[0]
+    tag = {"pos": 0, "before": {item["id"]: None}}
+    model._items[0]["label"] = "square"  # shown at once, as a key press does
+    handle_result(model, "written", -1, {"kind": "label", "ok": False, "error": "the disk is full",
+                                         "tag": tag, "ids": [item["id"]]})
+    assert model.message == "not saved: the disk is full" and model.messageIsError
+    assert model.items[0]["label"] is None
 
 
 def test_train_now_refreshes_suggestions(model: LabelModel, qtbot) -> None:

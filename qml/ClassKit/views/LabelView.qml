@@ -119,7 +119,7 @@ FocusScope {
             Label { text: lm.current.blind ? "· audit (blind)" : ""; color: Theme.mutedText }
             Item { Layout.fillWidth: true }
             Label { text: lm.busy ? lm.busy + "…" : ""; color: Theme.accent }
-            Label { text: lm.message; color: Theme.error }
+            Label { objectName: "labelMessage"; text: lm.message; color: lm.messageIsError ? Theme.error : Theme.mutedText }
             Label { objectName: "saveState"; text: lm.saveState; color: Theme.mutedText }
             Button { text: "Classes…"; focusPolicy: Qt.NoFocus; onClicked: classPopup.open() }
         }
