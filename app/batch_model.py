@@ -24,27 +24,32 @@ QML_IMPORT_MAJOR_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-def read_batch(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
-    """Worker: the newest batch's summary and its lines for people (``{}``: no batch yet)."""
+def _summary(project: Any, batch: int | None = None) -> dict[str, Any]:
+    """A stored batch's summary with its lines for people (``{}``: no batch yet)."""
     from classkit.engine.loop.selection import batch_summary, composition_lines
+
+    summary = batch_summary(project, batch)
+    return {} if summary is None else {**summary, "lines": composition_lines(summary)}
+
+
+def read_batch(path: str, *, progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
+    """Worker: the newest batch's summary."""
     from classkit.engine.project import Project
 
     with Project.open(Path(path)) as project:
-        summary = batch_summary(project)
-        return {} if summary is None else {**summary, "lines": composition_lines(summary)}
+        return _summary(project)
 
 
 def select_batch_job(path: str, budget: int, weights: dict[str, float], cap: int | None, *,
                      progress: ProgressFn, cancel: CancelToken) -> dict[str, Any]:
     """Worker: select and store a batch with these settings; its summary."""
-    from classkit.engine.loop.selection import batch_summary, composition_lines, select_for_project
+    from classkit.engine.loop.selection import select_for_project
     from classkit.engine.project import Project
 
     with Project.open(Path(path)) as project:
         out = select_for_project(project, budget, weights=weights, cap_per_cluster=cap,
                                  progress=progress, cancel=cancel)
-        summary = batch_summary(project, out["batch"]) or {}
-        return {**summary, "lines": composition_lines(summary)}
+        return _summary(project, out["batch"])
 
 
 @QmlElement

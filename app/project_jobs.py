@@ -20,7 +20,8 @@ def quick_status(project: Project) -> dict[str, Any]:
 
     q = project.db.execute
     per_class = label_counts(project)
-    return {"project": project.manifest.name, "root": str(project.root), **project.counts(),
+    return {"project": project.manifest.name, "root": str(project.root),
+            **project.counts(labeled=sum(per_class.values())),
             "classes": [{**c.to_dict(), "count": per_class.get(c.name, 0)} for c in project.classes()],
             "sources": [dict(r) for r in q("SELECT id, kind, path, last_ingested_at FROM sources")]}
 

@@ -12,8 +12,8 @@ from .thumbs import cache_stats
 def project_status(project: Project, max_issues: int = 10) -> dict[str, Any]:
     """Counts, classes with label counts, open ingest issues, sources, the last ingest run."""
     q = project.db.execute
-    counts = project.counts()
     per_class = label_counts(project)
+    counts = project.counts(labeled=sum(per_class.values()))
     classes = [{**c.to_dict(), "count": per_class.get(c.name, 0)} for c in project.classes()]
     by_reason = dict(q("SELECT reason, COUNT(*) FROM ingest_issues WHERE resolved_at IS NULL "
                        "GROUP BY reason ORDER BY reason").fetchall())

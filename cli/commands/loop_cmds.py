@@ -155,7 +155,7 @@ def _check_out_file(out: Path) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from classkit.engine.loop.predictions import (export_predictions_csv, load_predictions,
-                                                  prediction_rows)
+                                                  predicted_counts, prediction_rows)
 
     if args.out:
         _check_out_file(args.out)
@@ -165,17 +165,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             rows: list[dict] = []
         else:
             rows = prediction_rows(project, only_unlabeled=not args.all)
-            out = {"version": load_predictions(project).version, "count": len(rows), "out": None}
+            out = {"version": load_predictions(project).version, "count": len(rows), "out": None,
+                   "by_class": predicted_counts(rows)}
     if args.json:
         emit_json({"version": out["version"], "count": out["count"], "out": out["out"], "predictions": rows})
         return 0
-    counts: dict[str, int] = out.get("by_class") or {}
-    if not args.out:
-        for r in rows:
-            counts[r["predicted"]] = counts.get(r["predicted"], 0) + 1
     say(f"Predictions {out['version']}: {out['count']} image(s)"
         + (f" written to {args.out}" if args.out else ""))
-    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+    for name, n in out["by_class"].items():
         say(f"  {name}: {n}")
     return 0
 

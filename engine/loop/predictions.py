@@ -192,8 +192,12 @@ def export_predictions_csv(project: Project, out: Path, only_unlabeled: bool = T
         write_predictions_csv(rows, out)
     except OSError as exc:
         raise ClassKitError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    return {"version": version, "count": len(rows), "out": str(out), "by_class": predicted_counts(rows)}
+
+
+def predicted_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Rows per predicted class, most first (``prediction_rows`` rows)."""
     by_class: dict[str, int] = {}
     for r in rows:
         by_class[r["predicted"]] = by_class.get(r["predicted"], 0) + 1
-    return {"version": version, "count": len(rows), "out": str(out),
-            "by_class": dict(sorted(by_class.items(), key=lambda kv: -kv[1]))}
+    return dict(sorted(by_class.items(), key=lambda kv: -kv[1]))

@@ -37,7 +37,7 @@ def change_mark(project: Project) -> dict[str, Any]:
     Costs well under a millisecond at a million images (indexed reads only)."""
     db = project.db
     try:
-        settings = (project.root / "classkit_project.json").stat().st_mtime_ns
+        settings = project.manifest_path.stat().st_mtime_ns
     except OSError:
         settings = 0
     ingest = db.execute("SELECT max(id), max(finished_at) FROM ingest_runs").fetchone()

@@ -216,8 +216,13 @@ class Project:
         changes (event ids only grow; one indexed read)."""
         return int(self.db.execute("SELECT max(id) FROM label_events").fetchone()[0] or 0)
 
+    @property
+    def manifest_path(self) -> Path:
+        """The project's manifest file (name, settings, ingest config)."""
+        return self.root / MANIFEST_NAME
+
     def save_manifest(self) -> None:
-        write_json_atomic(self.root / MANIFEST_NAME, self.manifest.to_dict())
+        write_json_atomic(self.manifest_path, self.manifest.to_dict())
         if OWN.watching(self.root):
             OWN.committed(self.root, None, None, False)
 
@@ -346,14 +351,16 @@ class Project:
         return cls.add_classes_in(con, defs)
 
     # ----------------------------------------------------------------- counts
-    def counts(self) -> dict[str, int]:
-        """Headline numbers for `classkit status`."""
+    def counts(self, labeled: int | None = None) -> dict[str, int]:
+        """Headline numbers for `classkit status`. ``labeled``: the labeled count when the
+        caller already has it (from per-label counts), sparing a second read of every event."""
         q = self.db.execute
         return {
             "images": q("SELECT COUNT(*) FROM images").fetchone()[0],
             "duplicates": q("SELECT COUNT(*) FROM images WHERE duplicate_of IS NOT NULL").fetchone()[0],
             "ingest_issues": q("SELECT COUNT(*) FROM ingest_issues WHERE resolved_at IS NULL").fetchone()[0],
-            "labeled": q("SELECT COUNT(*) FROM current_labels").fetchone()[0],
+            "labeled": (q("SELECT COUNT(*) FROM current_labels").fetchone()[0] if labeled is None
+                        else labeled),
             "sources": q("SELECT COUNT(*) FROM sources").fetchone()[0],
         }
 

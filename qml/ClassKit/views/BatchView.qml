@@ -22,6 +22,7 @@ Item {
     }
     onVisibleChanged: if (visible && batch.projectPath !== "") { batch.loadQueue("batch", ""); bm.refresh() }
     function refreshFromDisk(change) {  // the CLI changed the project: a new batch shows at once
+        if (change.batches) bm.refresh()
         if (change.batches && visible) batch.loadQueue("batch", "")
         else batch.refreshFromDisk(change)
     }
@@ -36,7 +37,6 @@ Item {
         target: view.project
         ignoreUnknownSignals: true
         function onSettingsChanged() { view.loadSettings() }
-        function onChangedOutside(change) { if (change.batches) bm.refresh() }
     }
     Component.onCompleted: loadSettings()
 

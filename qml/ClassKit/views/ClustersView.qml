@@ -25,6 +25,7 @@ Item {
 
     function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "%" }
     property real keepY: 0  // the list's scroll position across a refresh
+    function freshen() { if (visible) reload(); else stale = true }  // now if shown, else on show
     function reload() {
         if (cm.projectPath === "") return
         stale = false
@@ -43,9 +44,9 @@ Item {
     }
     Connections {
         target: view.project
-        function onRevisionChanged() { if (view.visible) view.reload(); else view.stale = true }
+        function onRevisionChanged() { view.freshen() }
         // labels given since (the Label view, the CLI): coverage and purity change
-        function onLabelRevisionChanged() { if (view.visible) view.reload(); else view.stale = true }
+        function onLabelRevisionChanged() { view.freshen() }
     }
     onVisibleChanged: if (visible && stale) reload()
 
