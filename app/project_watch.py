@@ -96,11 +96,13 @@ class ProjectWatcher(QObject):
         self._timer.start()
 
     def stop(self) -> None:
+        """Stop polling; waits for a poll in flight (a millisecond, a recount at most ~1 s
+        at a million labels), so no worker thread signals this object after it is gone."""
         self._timer.stop()
         self._gen += 1
         self._in_flight = False
         if self._thread is not None:
-            self._thread.close(wait=False)
+            self._thread.close(wait=True)
             self._thread = None
 
     def _tick(self) -> None:

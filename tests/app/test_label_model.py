@@ -335,6 +335,7 @@ def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch,
                                               Qt.KeyboardModifier.NoModifier, key, False))
     assert lm.property("position") == 1
     qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=5_000)
+    win.property("project").stopWatching()  # as the app's shutdown does
     runner = win.property("runner")
     runner.cancelAll()
     runner.wait(30_000)

@@ -35,6 +35,7 @@ def app_window(qtbot, isolated_settings) -> Iterator[QQuickWindow]:
 
 
 def _close(engine, window: QQuickWindow) -> None:
+    window.property("project").stopWatching()  # as the app's shutdown does
     runner = window.property("runner")
     runner.cancelAll()
     runner.wait(30_000)

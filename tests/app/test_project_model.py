@@ -17,6 +17,7 @@ def model(isolated_settings) -> Iterator[ProjectModel]:
     m = ProjectModel()
     m.runner = runner
     yield m
+    m.stopWatching()
     runner.cancelAll()
     runner.wait(30_000)
 
