@@ -95,13 +95,33 @@ def build_module(kind: str, dim: int, n_classes: int, hidden: int = 256, dropout
     return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
 
-def _to_tensor(X: Any, name: str) -> torch.Tensor:
+def _widen_into(out: torch.Tensor, X: Any, half: torch.Tensor | None) -> None:
+    """Copy rows ``X`` (float16/32, array or memmap) into the float32 tensor ``out``. Halves
+    are memcpy'd into ``half`` and widened by torch, in parallel with F16C: about 10x numpy's
+    float16 -> float32 cast (65536 x 1584: 0.02 s against 0.17 s on 2 cores), which made the
+    conversion the largest part of predicting 1M embeddings stored as float16."""
+    if half is not None and X.dtype == np.float16:
+        np.copyto(half.numpy()[:len(X)], X)
+        out.copy_(half[:len(X)])
+    else:
+        np.copyto(out.numpy(), X, casting="unsafe")
+
+
+def float32_rows(X: Any, chunk: int = 65536) -> np.ndarray:
+    """A float32 copy of a 2-D array (float16/32 or memmap), converted in chunks."""
+    return _to_tensor(X, "X", chunk).numpy()
+
+
+def _to_tensor(X: Any, name: str, chunk: int = 65536) -> torch.Tensor:
     """A float32 copy of a 2-D array (float16/32 or memmap), converted in chunks."""
     if not hasattr(X, "shape") or len(X.shape) != 2:
         raise ClassKitError(f"{name}: expected a 2-D array, got {type(X).__name__}")
     out = torch.empty(tuple(X.shape), dtype=torch.float32)
-    for lo in range(0, X.shape[0], 65536):
-        np.copyto(out.numpy()[lo:lo + 65536], X[lo:lo + 65536], casting="unsafe")
+    half = (torch.empty((min(chunk, X.shape[0]), X.shape[1]), dtype=torch.float16)
+            if X.dtype == np.float16 else None)
+    with torch_threads():
+        for lo in range(0, X.shape[0], chunk):
+            _widen_into(out[lo:lo + chunk], X[lo:lo + chunk], half)
     return out
 
 
@@ -207,12 +227,9 @@ class Head:
                 hi = min(lo + batch, n)
                 if direct:
                     xb = torch.from_numpy(X[lo:hi])
-                elif buf16 is not None:  # memcpy the halves, then torch's fast parallel widening
-                    np.copyto(buf16.numpy()[:hi - lo], X[lo:hi])
-                    xb = buf32[:hi - lo].copy_(buf16[:hi - lo])
                 else:
                     xb = buf32[:hi - lo]
-                    np.copyto(xb.numpy(), X[lo:hi], casting="unsafe")
+                    _widen_into(xb, X[lo:hi], buf16)
                 yield lo, hi, self.module_(xb)
 
     def logits(self, X: Any, batch: int = 65536) -> np.ndarray:

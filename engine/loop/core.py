@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..learn.calibration import calibrate, calibration_report, softmax
-from ..learn.heads import Head, HeadConfig, predict_proba
+from ..learn.heads import Head, HeadConfig, float32_rows, predict_proba
 from ..learn.metrics import classification_metrics
 from ..learn.oof import label_error_scores, out_of_fold_proba
 from ..learn.semi import pseudo_labels, spreading_matrix
@@ -64,7 +64,7 @@ class RoundFit:
 
 
 def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    return np.asarray(X[rows], np.float32)
+    return float32_rows(X[rows])
 
 
 def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list[str],

@@ -78,7 +78,7 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
                                       (len(ids), len(classes)))
     for lo in range(0, len(ids), CHUNK):
         cancel.raise_if_cancelled()
-        probs[lo:lo + CHUNK] = predict_proba(head, np.asarray(X[lo:lo + CHUNK], np.float32), temperature)
+        probs[lo:lo + CHUNK] = predict_proba(head, X[lo:lo + CHUNK], temperature)  # float16 widened by torch
         progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")
     if smoothing is not None and smoothing.get("used"):
         if graph is None or y is None:

@@ -134,6 +134,26 @@ def test_predictions_stream_from_float16_memmap(tmp_path) -> None:
                        head.logits(X), atol=1e-6)
 
 
+def test_float32_rows_widens_halves_exactly(tmp_path) -> None:
+    """The fast float16 path (torch's widening) gives numpy's exact values, for memmap
+    slices, gathered rows, chunk boundaries, float32 input and no rows at all; and a head
+    trained on float16 rows equals one trained on the same values as float32."""
+    from classkit.engine.learn.heads import float32_rows
+
+    X, y = blobs(300, d=24, seed=9)
+    np.save(tmp_path / "h.npy", X.astype(np.float16))
+    ro = np.load(tmp_path / "h.npy", mmap_mode="r")
+    exact = np.asarray(ro).astype(np.float32)
+    for got in (float32_rows(ro, chunk=7), float32_rows(ro[[5, 2, 299]]), float32_rows(exact)):
+        assert got.dtype == np.float32 and got.flags.writeable
+    assert np.array_equal(float32_rows(ro, chunk=7), exact)
+    assert np.array_equal(float32_rows(ro[[5, 2, 299]]), exact[[5, 2, 299]])
+    assert float32_rows(ro[:0]).shape == (0, 24)
+    a = Head(HeadConfig(seed=1)).fit(ro[:200], y[:200])
+    b = Head(HeadConfig(seed=1)).fit(exact[:200], y[:200])
+    assert np.array_equal(a.logits(exact), b.logits(exact))
+
+
 def test_config_validation_names_the_field() -> None:
     with pytest.raises(ConfigError) as err:
         HeadConfig(kind="svm")
