@@ -30,13 +30,16 @@ from .umap_map import compute_map, normalise_coords
 GRAPH_K = 20
 
 
-def _usable(emb: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors float32, ids) of the rows holding a real embedding."""
+def _usable(emb: EmbeddingSet, float32: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, ids) of the rows holding a real embedding: a float32 copy, or with
+    ``float32=False`` the stored rows as they are (the memmap itself when every row is
+    usable), for readers that go through them in chunks: 1M x 1584 float16 would otherwise
+    become a 6.3 GB float32 copy."""
     ok = np.flatnonzero(emb.ok)
     if ok.size < 2:
         raise ClassKitError("fewer than two embedded images: nothing to compare")
-    vectors = np.asarray(emb.vectors[ok] if ok.size < len(emb) else emb.vectors, np.float32)
-    return vectors, emb.ids[ok]
+    vectors = emb.vectors[ok] if ok.size < len(emb) else emb.vectors
+    return (np.asarray(vectors, np.float32) if float32 else vectors), emb.ids[ok]
 
 
 def ensure_index(project: Project, backend: str = "auto", rebuild: bool = False,
@@ -148,7 +151,7 @@ def cluster_project(project: Project, k: int | None = None, random_state: int = 
     t0 = time.perf_counter()
     emb = load_embeddings(project)
     graph = ensure_graph(project, progress=progress, cancel=cancel)
-    X, ids = _usable(emb)
+    X, ids = _usable(emb, float32=False)  # k-means samples rows and assigns in chunks
     assign, centroids = over_cluster(X, k=k, random_state=random_state, progress=progress,
                                      cancel=cancel)
     stats = cluster_stats(X, assign, centroids, graph=graph, progress=progress, cancel=cancel)
