@@ -52,7 +52,7 @@ def ensure_index(project: Project, backend: str = "auto", rebuild: bool = False,
         index = KnnIndex.load(folder)
         if backend in ("auto", index.backend):
             return index
-    X, ids = _usable(emb)
+    X, ids = _usable(emb, float32=False)  # added to the index in float32 chunks
     index = build_index(X, ids, backend=backend, progress=progress, cancel=cancel)
     index.save(folder)
     return index
@@ -68,7 +68,7 @@ def ensure_graph(project: Project, k: int = GRAPH_K, rebuild: bool = False,
         graph = KnnGraph.load(folder)
         if graph.k >= min(k, graph.n - 1):
             return graph
-    X, ids = _usable(emb)
+    X, ids = _usable(emb, float32=False)  # queried in float32 chunks (one copy if exact)
     index = ensure_index(project, progress=progress, cancel=cancel) if len(ids) >= 50_000 else None
     graph = knn_graph(X, k=k, ids=ids, index=index, progress=progress, cancel=cancel)
     graph.save(folder)
