@@ -90,8 +90,9 @@ def test_cold_start_falls_back() -> None:
     r = select_batch(ctx, 100)
     c = r.composition
     assert c["cold_start"] and "uncertainty" not in c["by_reason"] and len(r.rows) == 100
-    assert c["weights_used"]["diversity"] == pytest.approx(0.35 + 0.4 / 3, abs=1e-3)
-    assert c["weights_used"]["representativeness"] == pytest.approx(0.15 + 0.4 * 2 / 3, abs=1e-3)
+    assert c["weights_used"]["diversity"] == pytest.approx(2 / 3, abs=1e-3)
+    assert c["weights_used"]["representativeness"] == pytest.approx(0.7 / 3, abs=1e-3)
+    assert c["by_reason"] == {"audit": 10, "representativeness": 23, "diversity": 67}
     audit = [d for d, reason in zip(r.details, r.reasons, strict=True) if reason == "audit"]
     assert audit and set(audit) == {"random audit"}
     # one class labeled only: also cold start, even with a model
