@@ -80,7 +80,11 @@ def create_engine(project: Path | None = None) -> QQmlApplicationEngine:
 
 
 def shutdown(engine: QQmlApplicationEngine, timeout_ms: int = 10_000) -> None:
-    """Cancel running jobs and wait for them, so no worker outlives the window."""
+    """Cancel running jobs and wait for them, and write pending labels and stop the Label
+    view's threads, so no worker outlives the window."""
+    from classkit.app.label.label_model import close_all
+
+    close_all()
     for root in engine.rootObjects():
         project = root.property("project")
         if project is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
@@ -32,6 +33,7 @@ MARK_KEYS = {"u": "unsure", "j": "junk", "s": "skip"}
 
 WARMUP_DELAY_MS = 1500
 _warmup_scheduled = False
+_LIVE: weakref.WeakSet[LabelModel] = weakref.WeakSet()  # open models, for close_all at exit
 
 
 def load_training_stack() -> None:
@@ -62,6 +64,14 @@ def schedule_warmup() -> None:
     if not _warmup_scheduled:
         _warmup_scheduled = True
         QTimer.singleShot(WARMUP_DELAY_MS, load_training_stack)
+
+
+def close_all() -> None:
+    """Close every open LabelModel: pending label commits are written, then the reader and
+    writer threads stop. Called by the app's shutdown before the QML engine goes, so no
+    worker thread signals a model that is being destroyed."""
+    for m in list(_LIVE):
+        m.close()
 
 
 class _Bridge(QObject):
@@ -112,6 +122,7 @@ class LabelModel(RoundMixin, QObject):
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.saveStateChanged)
         self._timer.start()
+        _LIVE.add(self)
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _post(self, kind: str, fut: Future, gen: int | None = None) -> None:

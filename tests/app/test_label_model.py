@@ -316,7 +316,7 @@ def test_label_view_qml_keys(base: Path, tmp_path: Path, qtbot, qml_dir: Path) -
 def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch,
                                 isolated_settings) -> None:  # noqa: ANN001
     """The real main window on a project: the Label view loads the batch and takes keys."""
-    from classkit.app.main import create_engine
+    from classkit.app.main import create_engine, shutdown
 
     path = tmp_path / "p"
     shutil.copytree(base, path)
@@ -335,11 +335,8 @@ def test_main_window_label_view(base: Path, tmp_path: Path, qtbot, monkeypatch,
                                               Qt.KeyboardModifier.NoModifier, key, False))
     assert lm.property("position") == 1
     qtbot.waitUntil(lambda: lm.property("saveState").startswith("saved"), timeout=5_000)
-    win.property("project").stopWatching()  # as the app's shutdown does
-    runner = win.property("runner")
-    runner.cancelAll()
-    runner.wait(30_000)
-    lm.close()
+    shutdown(engine, 30_000)  # as the app's exit does: jobs, the watch, the Label view's threads
+    assert lm._writer is None and lm._reader is None
     win.close()
     win.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -35,10 +35,9 @@ def app_window(qtbot, isolated_settings) -> Iterator[QQuickWindow]:
 
 
 def _close(engine, window: QQuickWindow) -> None:
-    window.property("project").stopWatching()  # as the app's shutdown does
-    runner = window.property("runner")
-    runner.cancelAll()
-    runner.wait(30_000)
+    from classkit.app.main import shutdown
+
+    shutdown(engine, 30_000)  # as the app does: jobs, the watch, the Label view's threads
     QCoreApplication.processEvents()
     window.close()
     window.deleteLater()
