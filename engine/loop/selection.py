@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..labels.events import align
+from ..labels.queue import image_paths
 from ..project import Project
 from ..select.context import SelectionContext
 from ..select.recipe import DEFAULT_WEIGHTS, select_batch
@@ -121,7 +122,7 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
     composition["novelty"] = None if novelty is None else round(novelty, 6)
     settings = {"budget": budget, "weights": weights or DEFAULT_WEIGHTS, "cap_per_cluster": cap_per_cluster,
                 "min_per_class": min_per_class, "seed": seed, **sources}
-    paths = dict(project.db.execute("SELECT id, path FROM images").fetchall())
+    paths = image_paths(project, [int(data.ids[r]) for r in rows.tolist()])
     items = []
     with project.transaction() as con:
         batch_id = int(con.execute(
