@@ -45,7 +45,9 @@ class Strategy(Protocol):
 
 def _prepare(candidates: Any, taken: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Unique sorted candidates minus ``taken``, ``taken`` as an array, and the reachable size."""
-    cands = np.unique(np.asarray(candidates, dtype=np.int64).ravel())
+    cands = np.asarray(candidates, dtype=np.int64).ravel()
+    if cands.size > 1 and not (cands[1:] > cands[:-1]).all():  # the recipe passes sorted rows:
+        cands = np.unique(cands)                                  # no 1M-row unique (0.2 s) then
     taken = np.unique(np.asarray([] if taken is None else taken, dtype=np.int64).ravel())
     cands = cands[~np.isin(cands, taken)]
     return cands, taken, int(min(max(batch_size, 0), cands.size))
