@@ -7,6 +7,7 @@ a ``predictions`` version, computes the stop signals and appends the round to th
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..fsutil import write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
-from ..labels.events import label_diff, label_snapshot
+from ..labels.events import fetch_pairs, label_diff, label_snapshot
 from ..learn.checkpoint import save_checkpoint
 from ..learn.heads import HeadConfig
 from ..project import Project
@@ -40,13 +41,16 @@ def _macro_f1(metrics: dict[str, Any]) -> float | None:
 
 
 def picked_share(project: Project, data: LoopData) -> float:
-    """Share of the class-labeled images that an active-learning batch picked (these lean
-    hard, so val and test accuracy read low when most labels came that way)."""
+    """Share of the class-labeled images that a batch chosen with a model picked: those lean
+    hard, so val and test accuracy read low when most labels came that way. Cold-start
+    batches (no model yet) pick for coverage, not hardness, and do not count."""
     labeled = data.ids[data.y >= 0]
     if labeled.size == 0:
         return 0.0
-    picked = np.fromiter((r[0] for r in project.db.execute("SELECT DISTINCT image_id FROM batch_items")),
-                         np.int64)
+    warm = [int(b) for b, comp in project.db.execute("SELECT id, composition FROM batches")
+            if not json.loads(comp or "{}").get("cold_start")]
+    batch_ids, image_ids = fetch_pairs(project.db, "SELECT batch_id, image_id FROM batch_items")
+    picked = image_ids[np.isin(batch_ids, warm)]
     return round(float(np.isin(labeled, picked).mean()), 3)
 
 
