@@ -30,16 +30,14 @@ from .umap_map import compute_map, normalise_coords
 GRAPH_K = 20
 
 
-def _usable(emb: EmbeddingSet, float32: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, ids) of the rows holding a real embedding: a float32 copy, or with
-    ``float32=False`` the stored rows as they are (the memmap itself when every row is
-    usable), for readers that go through them in chunks: 1M x 1584 float16 would otherwise
-    become a 6.3 GB float32 copy."""
+def _usable(emb: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, ids) of the rows holding a real embedding, as stored (the memmap itself
+    when every row is usable): index, graph and k-means read them in float32 chunks, where a
+    float32 copy of 1M x 1584 float16 rows would take 6.3 GB."""
     ok = np.flatnonzero(emb.ok)
     if ok.size < 2:
         raise ClassKitError("fewer than two embedded images: nothing to compare")
-    vectors = emb.vectors[ok] if ok.size < len(emb) else emb.vectors
-    return (np.asarray(vectors, np.float32) if float32 else vectors), emb.ids[ok]
+    return (emb.vectors[ok] if ok.size < len(emb) else emb.vectors), emb.ids[ok]
 
 
 def ensure_index(project: Project, backend: str = "auto", rebuild: bool = False,
@@ -52,7 +50,7 @@ def ensure_index(project: Project, backend: str = "auto", rebuild: bool = False,
         index = KnnIndex.load(folder)
         if backend in ("auto", index.backend):
             return index
-    X, ids = _usable(emb, float32=False)  # added to the index in float32 chunks
+    X, ids = _usable(emb)
     index = build_index(X, ids, backend=backend, progress=progress, cancel=cancel)
     index.save(folder)
     return index
@@ -68,7 +66,7 @@ def ensure_graph(project: Project, k: int = GRAPH_K, rebuild: bool = False,
         graph = KnnGraph.load(folder)
         if graph.k >= min(k, graph.n - 1):
             return graph
-    X, ids = _usable(emb, float32=False)  # queried in float32 chunks (one copy if exact)
+    X, ids = _usable(emb)  # an exact graph (small projects) makes its one float32 copy
     index = ensure_index(project, progress=progress, cancel=cancel) if len(ids) >= 50_000 else None
     graph = knn_graph(X, k=k, ids=ids, index=index, progress=progress, cancel=cancel)
     graph.save(folder)
@@ -122,7 +120,7 @@ def compute_project_map(project: Project, n_neighbors: int = 15, min_dist: float
     emb = load_embeddings(project)
     graph = ensure_graph(project, k=max(GRAPH_K, n_neighbors), progress=progress, cancel=cancel)
     X, ids = _usable(emb)
-    coords = compute_map(X, graph=graph, n_neighbors=n_neighbors, min_dist=min_dist,
+    coords = compute_map(np.asarray(X, np.float32), graph=graph, n_neighbors=n_neighbors, min_dist=min_dist,
                          random_state=random_state, progress=progress, cancel=cancel)
     version, folder = project.new_version_dir("map")
     np.save(folder / "ids.npy", ids)
@@ -151,7 +149,7 @@ def cluster_project(project: Project, k: int | None = None, random_state: int = 
     t0 = time.perf_counter()
     emb = load_embeddings(project)
     graph = ensure_graph(project, progress=progress, cancel=cancel)
-    X, ids = _usable(emb, float32=False)  # k-means samples rows and assigns in chunks
+    X, ids = _usable(emb)
     assign, centroids = over_cluster(X, k=k, random_state=random_state, progress=progress,
                                      cancel=cancel)
     stats = cluster_stats(X, assign, centroids, graph=graph, progress=progress, cancel=cancel)
