@@ -122,7 +122,7 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
     composition["novelty"] = None if novelty is None else round(novelty, 6)
     settings = {"budget": budget, "weights": weights or DEFAULT_WEIGHTS, "cap_per_cluster": cap_per_cluster,
                 "min_per_class": min_per_class, "seed": seed, **sources}
-    paths = image_paths(project, [int(data.ids[r]) for r in rows.tolist()])
+    paths = image_paths(project, data.ids[rows].tolist())
     items = []
     with project.transaction() as con:
         batch_id = int(con.execute(
