@@ -81,7 +81,8 @@ def _graph(folder: Path, ids: np.ndarray, blob: np.ndarray, seed: int) -> None:
     size = np.bincount(blob)[blob]
     pick = start[:, None] + (rng.random((n, GRAPH_K)) * size[:, None]).astype(np.int64)
     rows = order[pick]
-    rows[rows == np.arange(n)[:, None]] = (rows[rows == np.arange(n)[:, None]] + 1) % n
+    own = rows == np.arange(n)[:, None]
+    rows[own] = (rows[own] + 1) % n
     sims = np.sort(rng.uniform(0.60, 0.95, (n, GRAPH_K)).astype(np.float32), axis=1)[:, ::-1]
     dup = rng.random(n) < 0.01
     sims[dup, 0] = 0.98
@@ -107,8 +108,10 @@ def build(root: Path, n: int, dim: int, classes: int, seed: int) -> tuple[Projec
     return project, ids, X, y_true, {k: round(v, 2) for k, v in t.items()}
 
 
-def label(project: Project, ids: np.ndarray, y_true: np.ndarray, upto: int, have: int, seed: int) -> None:
-    """Label rows ``have..upto`` of a fixed random order with their class (1% wrong)."""
+def label(project: Project, ids: np.ndarray, y_true: np.ndarray, upto: int, have: int,
+          seed: int) -> np.ndarray:
+    """Label rows ``have..upto`` of a fixed random order with their class (1% wrong); returns
+    those rows."""
     rng = np.random.default_rng(seed + 1)
     order = rng.permutation(len(ids))[have:upto]
     classes = [c.name for c in project.classes()]
@@ -118,6 +121,7 @@ def label(project: Project, ids: np.ndarray, y_true: np.ndarray, upto: int, have
         rows = order[lab == c]
         if rows.size:
             add_labels(project, ids[rows].tolist(), classes[c], source="import")
+    return order
 
 
 def baseline(X: np.ndarray, y_true: np.ndarray, labeled: np.ndarray, classes: int) -> dict[str, float]:
@@ -154,14 +158,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ck-round-") as tmp:
         project, ids, X, y_true, tb = build(Path(tmp) / "p", a.n, a.dim, a.classes, a.seed)
         emit({"stage": "build", **tb, "graph": "synthetic (from the blobs)"})
-        have, rng = 0, np.random.default_rng(a.seed + 1)
-        order = rng.permutation(a.n)
+        have, labeled = 0, np.empty(0, np.int64)
         for count in (int(x) for x in a.labeled.split(",")):
             t0 = time.perf_counter()
-            label(project, ids, y_true, count, have, a.seed)
+            labeled = np.union1d(labeled, label(project, ids, y_true, count, have, a.seed))
             have = count
             t_label = time.perf_counter() - t0
-            base = baseline(X, y_true, np.sort(order[:count]), a.classes)
+            base = baseline(X, y_true, labeled, a.classes)
             t0 = time.perf_counter()
             train_round(project)
             t_train = time.perf_counter() - t0
