@@ -32,8 +32,9 @@ GRAPH_K = 20
 
 def _usable(emb: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, ids) of the rows holding a real embedding, as stored (the memmap itself
-    when every row is usable): index, graph and k-means read them in float32 chunks, where a
-    float32 copy of 1M x 1584 float16 rows would take 6.3 GB."""
+    when every row is usable): index, graph and k-means read them in float32 chunks and the
+    map widens only the rows it fits, where a float32 copy of 1M x 1584 float16 rows would
+    take 6.3 GB."""
     ok = np.flatnonzero(emb.ok)
     if ok.size < 2:
         raise ClassKitError("fewer than two embedded images: nothing to compare")
@@ -120,7 +121,7 @@ def compute_project_map(project: Project, n_neighbors: int = 15, min_dist: float
     emb = load_embeddings(project)
     graph = ensure_graph(project, k=max(GRAPH_K, n_neighbors), progress=progress, cancel=cancel)
     X, ids = _usable(emb)
-    coords = compute_map(np.asarray(X, np.float32), graph=graph, n_neighbors=n_neighbors, min_dist=min_dist,
+    coords = compute_map(X, graph=graph, n_neighbors=n_neighbors, min_dist=min_dist,
                          random_state=random_state, progress=progress, cancel=cancel)
     version, folder = project.new_version_dir("map")
     np.save(folder / "ids.npy", ids)

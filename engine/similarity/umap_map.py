@@ -48,6 +48,9 @@ def compute_map(X: np.ndarray, graph: KnnGraph | None = None, n_neighbors: int =
                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
     """UMAP coordinates (N, 2) float32 of the L2-normalised rows of ``X``.
 
+    ``X`` may be float16 (a project's stored rows, memory-mapped): only the rows fitted are
+    widened to float32, so a 1M-row map copies its 100k-row sample, not every row.
+
     ``graph`` is the shared all-points kNN graph (needs ``k >= n_neighbors - 1``); without
     it umap-learn searches neighbours itself (slower, and only allowed up to
     ``fit_sample`` rows). ``init``: "pca" (default: as fast as "random", deterministic,

@@ -270,3 +270,21 @@ def test_manifest_is_json_and_folder_layout(project: Project, tmp_path: Path,
     shutil.rmtree(folder)  # a deleted version fails loudly, not silently
     with pytest.raises(ClassKitError, match="damaged"):
         load_embeddings(project)
+
+
+def test_map_reads_float16_rows_as_stored(project: Project, tmp_path: Path, tiny_model: ModelRef,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # the map widens only the rows it fits (a float32 copy of 1M x 1584 halves is 6.3 GB)
+    from classkit.engine.similarity import project_layer
+
+    _images(project, tmp_path / "imgs", 6)
+    embed_project(project, tiny_model, fp16=True)
+    seen: list[np.dtype] = []
+
+    def spy(X: np.ndarray, **_kw: object) -> np.ndarray:
+        seen.append(X.dtype)
+        return np.zeros((X.shape[0], 2), np.float32)
+
+    monkeypatch.setattr(project_layer, "compute_map", spy)
+    assert project_layer.compute_project_map(project)["count"] == 6
+    assert seen == [np.float16]

@@ -53,6 +53,17 @@ def test_sample_fit_and_placement(data: tuple) -> None:
         compute_map(X, None, fit_sample=600)
 
 
+def test_float16_rows_map_as_their_float32_widening(data: tuple) -> None:
+    # a project's stored rows are float16 (memory-mapped); the map widens only what it fits
+    X, _blob, graph = data
+    half = X.astype(np.float16)
+    wide = half.astype(np.float32)
+    for fit_sample in (600, 100_000):  # sample + place, and the fit of all rows
+        np.testing.assert_array_equal(
+            compute_map(half, graph, random_state=3, fit_sample=fit_sample, n_epochs=50),
+            compute_map(wide, graph, random_state=3, fit_sample=fit_sample, n_epochs=50))
+
+
 def test_place_from_graph_rounds() -> None:
     # 0 and 1 placed; 2 links to 0 and 1; 3 links only to 2 (placed one round later);
     # 4 links to nobody placed, ever (parked at the mean).
