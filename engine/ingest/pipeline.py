@@ -18,7 +18,7 @@ from ..errors import Cancelled, ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..parallel import map_chunks
 from ..project import Project
-from .detect import detect_kind
+from .detect import VIDEO_EXTENSIONS, detect_kind, is_video_name
 from .model import SOURCE_KINDS, Candidate, Issue, Plan, SourceContext
 from .probe import probe_many
 from .scan import is_utf8, printable_path
@@ -56,10 +56,27 @@ def resolve_sources(sources: Sequence[str | Path], kind: str = "auto") -> list[t
                                 f"text; rename it (e.g. convmv -f latin1 -t utf-8)")
         if not path.exists():
             raise ClassKitError(f"source not found: {src}")
-        out.append((path, detect_kind(path) if kind == "auto" else kind))
+        src_kind = detect_kind(path) if kind == "auto" else kind
+        if src_kind == "video" and path.is_dir():  # a folder of videos: each is a source
+            out += [(video, "video") for video in videos_under(path)]
+        else:
+            out.append((path, src_kind))
     if not out:
         raise ClassKitError("no sources given")
     return out
+
+
+def videos_under(folder: Path) -> list[Path]:
+    """The video files under ``folder`` (any depth, hidden entries skipped), sorted, for
+    ``--kind video`` on a folder; an error when there are none."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(top) / f for f in sorted(files) if is_video_name(f) and not f.startswith(".")]
+    if not found:
+        raise ClassKitError(f"no video files ({', '.join(sorted(e[1:] for e in VIDEO_EXTENSIONS))}) "
+                            f"under {folder}")
+    return found
 
 
 def ingest(project: Project, sources: Sequence[str | Path], kind: str = "auto",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from classkit.engine.config import IngestConfig
-from classkit.engine.errors import Cancelled
+from classkit.engine.errors import Cancelled, ClassKitError
 from classkit.engine.ingest import ingest
 from classkit.engine.ingest.sources.video import MARKER, _FpsPicker
 from classkit.engine.jobs import CancelToken
@@ -447,3 +448,40 @@ def test_video_changed_after_interrupt_starts_over(project, tmp_path: Path, monk
     registered = {r[0] for r in got_rows}
     for stale in set(got_files) - set(want_files):
         assert f"media/{stale}" not in registered
+
+
+def test_sparse_frames_are_not_a_truncated_video(project, tmp_path: Path) -> None:
+    # AVI stores dropped frames as empty chunks: the header counts 28 frames, 10 decode,
+    # and the last of them is at the end (OpenCV's sample tree.avi: 444 counted, 68 decode)
+    video = tmp_path / "sparse.avi"
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("mpeg4", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), i * 20, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i * 3, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(video)) as check:
+        assert check.streams.video[0].frames > 20  # the header counts the empty chunks
+    summary = ingest(project, [video], config=IngestConfig(video_every_n=1))
+    assert summary["added"] == 10 and summary["issues"] == 0 and issues(project) == []
+    times = [o["time_s"] for _, o, _ in rows(project)]
+    assert times == pytest.approx([i * 3 / FPS for i in range(10)], abs=1e-3)
+    assert ((project.root / rows(project)[0][2]).parent / MARKER).is_file()  # complete
+
+
+def test_a_folder_of_videos_with_kind_video(project, tmp_path: Path) -> None:
+    (tmp_path / "clips" / "day2").mkdir(parents=True)
+    make_video(tmp_path / "clips" / "b.avi", "mpeg4")
+    make_video(tmp_path / "clips" / "day2" / "a.mp4")
+    (tmp_path / "clips" / "notes.txt").write_text("not a video")
+    summary = ingest(project, [tmp_path / "clips"], kind="video", config=IngestConfig(video_every_n=10))
+    assert [s["kind"] for s in summary["sources"]] == ["video", "video"]
+    assert summary["added"] == 6 and summary["issues"] == 0
+    assert sorted({Path(o["video"]).name for _, o, _ in rows(project)}) == ["a.mp4", "b.avi"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ClassKitError, match="no video files"):
+        ingest(project, [tmp_path / "empty"], kind="video")

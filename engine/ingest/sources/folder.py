@@ -53,5 +53,5 @@ def plan_folder(ctx: SourceContext, path: Path) -> Plan:
     videos = sum(n for ext, n in skipped.items() if is_video_name("x" + ext))
     if videos:
         plan.hints.append(f"{videos} video file(s) under {path} were not ingested; "
-                          f"pass them as sources (or --kind video) to extract frames")
+                          f"pass them, or this folder with --kind video, as sources to extract frames")
     return plan

@@ -229,7 +229,8 @@ def _extract(ctx: SourceContext, container: av.container.InputContainer, video: 
     if not error and not hit_max:
         if decoded == 0:
             error = "no frame could be decoded"
-        elif expected and decoded + max(2, expected // 50) < expected:
+        elif (expected and decoded + max(2, expected // 50) < expected
+              and not _reaches_end(t, _duration_s(container, stream), rate)):
             error = f"video ended after {decoded} of {expected} frames (truncated?)"
     ctx.progress(decoded if error or hit_max else max(decoded, total), total, msg)
     plan = _plan_from(video, folder, frames, rate)
@@ -244,6 +245,25 @@ def _extract(ctx: SourceContext, container: av.container.InputContainer, video: 
                                         "frames": frames, "hit_max": hit_max})
     frame_log.discard(folder)
     return plan
+
+
+def _duration_s(container: av.container.InputContainer,
+                stream: av.video.stream.VideoStream) -> float | None:
+    """The video's length in seconds as its header gives it (stream, else container)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _reaches_end(last_t: float, duration: float | None, rate: float | None) -> bool:
+    """Whether the last decoded frame (at ``last_t`` s) is at the video's end: then fewer
+    frames than the header counts means frames stored as "repeat the previous one" (AVI's
+    empty chunks, variable frame rate), not a truncated file."""
+    if not duration or not rate:
+        return False
+    return last_t + 1.0 / rate >= duration - max(2.0 / rate, duration / 50)
 
 
 def _seek_past(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
