@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("embed", help="compute image embeddings (a new version each run)")
+    p = sub.add_parser("embed", help="compute image embeddings (a new version when images or model changed)")
     p.add_argument("project", type=Path)
     p.add_argument("--model", help="built-in name (see `classkit models`), FILE.onnx with a sidecar "
                                    "FILE.json spec, or a spec .json (default: the built-in model of the "
@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--decode-workers", type=int, help="image decoding workers")
     p.add_argument("--fp16", action="store_true", help="store the matrix as float16 (half the disk)")
+    p.add_argument("--recompute", action="store_true",
+                   help="compute every row again into a new version, even when the current one is "
+                        "up to date (nothing is copied from older versions)")
     p.add_argument("--list", action="store_true", help="list embedding versions and exit")
     p.add_argument("--use", metavar="VERSION", help="make an existing version current and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -92,7 +95,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         try:
             summary = embed_project(project, ref, batch_size=args.batch_size, threads=args.threads,
                                     decode_workers=args.decode_workers, fp16=args.fp16,
-                                    progress=progress)
+                                    reuse=not args.recompute, progress=progress)
         finally:
             close_progress(progress)
     if args.json:
@@ -104,11 +107,18 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def _print_embed_summary(summary: dict[str, Any], model: str) -> None:
     count, failed = summary.get("count", 0), summary.get("failed", 0)
+    if summary.get("up_to_date"):
+        say(f"Embeddings are up to date: version {summary.get('version')} holds all {count} "
+            f"image(s) with {model} ({summary.get('dim')}-d); nothing to compute "
+            f"(--recompute makes a new version anyway)")
+        return
     done = f"{count - failed} of {count}" if failed else f"{count}"
     say(f"Embedded {done} image(s) with {model} ({summary.get('dim')}-d) into version "
         f"{summary.get('version')}")
-    for key in ("images_per_s", "rows_resumed", "rows_reused"):
-        if key in summary:
+    keys = ("images_per_s", "rows_resumed", "rows_reused") if summary.get("images_computed") else (
+        "rows_resumed", "rows_reused")  # a rate over no images reads as 0.0
+    for key in keys:
+        if summary.get(key) is not None:
             say(f"  {key.replace('_', ' ')}: {summary[key]}")
     if not failed:
         return

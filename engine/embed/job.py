@@ -33,8 +33,8 @@ from .feed import decoded_batches
 from .onnx_backend import OnnxEmbedder
 from .preprocess import PREPROCESS_VERSION
 from .spec import ModelRef
-from .store import (VersionWriter, content_keys, find_partial, match_keys, now_iso,
-                    reuse_source)
+from .store import (VersionWriter, content_keys, current_embeddings, find_partial, match_keys,
+                    now_iso, reuse_source)
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,14 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
                   overlap: bool = True) -> dict[str, Any]:
     """Embed every image of ``project`` with ``model`` into a new (or resumed) version.
 
+    When the current version already holds exactly that (same model, preprocessing and
+    dtype, the same images with the same contents, none failed), nothing is written and its
+    summary comes back with ``up_to_date`` True.
+
     ``threads``: onnxruntime threads (default all cores); ``decode_workers``: decode
     threads (default one per core, at most 8); ``fp16`` stores float16 vectors;
-    ``reuse=False`` computes every row afresh (no resume, no copying from older versions);
+    ``reuse=False`` computes every row afresh into a new version (no up-to-date check, no
+    resume, no copying from older versions);
     ``overlap=False`` decodes between inference calls instead of during them.
     Returns a summary dict.
     """
@@ -88,6 +93,10 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
     dtype = "float16" if fp16 else "float32"
     workers = decode_workers or default_decode_workers()
 
+    if reuse:
+        same = _up_to_date(project, fingerprint_of(embedder), dtype, ids, keys)
+        if same is not None:
+            return same
     writer, resumed_rows, reused_rows = _open_version(project, embedder, ids, keys, dtype,
                                                       reuse, created)
 
@@ -159,12 +168,38 @@ def embed_project(project: Project, model: ModelRef, *, batch_size: int = DEFAUL
              n_failed, timings["images_per_s"] or 0.0)
     return {"version": version, "path": str(folder), "model": embedder.name, "dim": embedder.dim,
             "dtype": dtype, "count": len(ids), "ok": len(ids) - n_failed, "failed": n_failed,
+            "up_to_date": False,
             "images_computed": counter["images"], **{k: extra[k] for k in (
                 "rows_computed", "rows_resumed", "rows_reused")},
             "resumed": resumed_rows > 0, "images_per_s": timings["images_per_s"],
             "timings": timings,
             "failures_by_reason": dict(sorted(Counter(f["reason"] for f in failures).items())),
             "failures": sorted(failures, key=lambda f: f["id"])[:MAX_FAILURES_LISTED]}
+
+
+def _up_to_date(project: Project, fingerprint: dict[str, Any], dtype: str, ids: np.ndarray,
+                keys: np.ndarray) -> dict[str, Any] | None:
+    """The summary of the current version when it already holds exactly this: the same
+    model and preprocessing, dtype, images and contents, and no failed rows. A new version
+    would be a copy, and would make the index, graph, map and clusters be built again."""
+    cur = current_embeddings(project)
+    if cur is None:
+        return None
+    m = cur.manifest
+    if (m.get("fingerprint") != fingerprint or m.get("dtype") != dtype or not cur.ok.all()
+            or not np.array_equal(cur.ids, ids)):
+        return None
+    try:
+        same = np.array_equal(np.load(cur.path / "keys.npy"), keys)
+    except (OSError, ValueError):
+        return None
+    if not same:
+        return None
+    zero = {"rows_computed": 0, "rows_resumed": 0, "rows_reused": 0}
+    return {"version": cur.version, "path": str(cur.path), "model": m.get("model"),
+            "dim": int(cur.vectors.shape[1]), "dtype": dtype, "count": len(ids), "ok": len(ids),
+            "failed": 0, "up_to_date": True, "images_computed": 0, **zero, "resumed": False,
+            "images_per_s": None, "timings": {}, "failures_by_reason": {}, "failures": []}
 
 
 def _open_version(project: Project, embedder: OnnxEmbedder, ids: np.ndarray, keys: np.ndarray,

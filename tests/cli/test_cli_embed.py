@@ -56,6 +56,14 @@ def test_embed_versions_and_switch(tmp_path: Path, capsys: pytest.CaptureFixture
     assert vectors.shape == (6, 512)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert main(["embed", str(proj), "--use", "nope"]) == 1
+    capsys.readouterr()
+    # nothing changed since the current version: no new version, and it says so
+    assert main(["embed", str(proj), "--model", "squeezenet1.1"]) == 0
+    out = capsys.readouterr().out
+    assert f"up to date: version {first['version']}" in out and "--recompute" in out
+    again = run_json(capsys, "embed", str(proj), "--model", "squeezenet1.1", "--recompute")
+    assert again["up_to_date"] is False and again["rows_computed"] == 6
+    assert len(run_json(capsys, "embed", str(proj), "--list")["versions"]) == 3
 
 
 def test_embed_keeps_the_projects_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

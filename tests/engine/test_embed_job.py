@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,59 @@ def test_changed_image_set_reuses_rows_by_content(project: Project, tmp_path: Pa
     np.testing.assert_array_equal(new.vectors[:6], old.vectors)
     np.testing.assert_allclose(new.vectors[7], _alone(project, tiny_model, int(new.ids[7])),
                                atol=1e-6)
+
+
+def test_embedding_again_when_nothing_changed_makes_no_new_version(
+        project: Project, tmp_path: Path, tiny_model: ModelRef, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _images(project, tmp_path / "imgs", 5)
+    first = embed_project(project, tiny_model)
+    assert first["up_to_date"] is False
+
+    def no_decode(*_a: object, **_k: object) -> None:
+        raise AssertionError("an up-to-date version must not be embedded again")
+
+    with monkeypatch.context() as m:
+        m.setattr("classkit.engine.embed.job.decoded_batches", no_decode)
+        again = embed_project(project, tiny_model)
+    assert again["up_to_date"] is True and again["version"] == first["version"]
+    assert (again["count"], again["ok"], again["failed"], again["dim"]) == (5, 5, 0, DIM)
+    assert [v["version"] for v in list_embedding_versions(project)] == [first["version"]]
+    # a changed dtype, an explicit recompute, or a changed image each make a new version
+    assert embed_project(project, tiny_model, fp16=True)["up_to_date"] is False
+    use_embeddings(project, first["version"])
+    fresh = embed_project(project, tiny_model, reuse=False)
+    assert fresh["up_to_date"] is False and fresh["rows_computed"] == 5
+    path = project.db.execute("SELECT path FROM images WHERE id=?", (ids[0],)).fetchone()[0]
+    make_image(Path(project.paths.resolve(path)), seed=99)
+    _ingest(project, tmp_path / "imgs")
+    changed = embed_project(project, tiny_model)
+    assert changed["up_to_date"] is False and changed["rows_computed"] == 1
+    assert len(list_embedding_versions(project)) == 4
+
+
+def test_a_version_with_failed_rows_is_retried(project: Project, tmp_path: Path,
+                                               tiny_model: ModelRef, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a read that failed once (a network share that dropped, say), then works again
+    from classkit.engine.embed import job
+
+    ids = _images(project, tmp_path / "imgs", 4)
+    flaky = str(project.paths.resolve(
+        project.db.execute("SELECT path FROM images WHERE id=?", (ids[1],)).fetchone()[0]))
+    real = job.decoded_batches
+
+    def failing_once(batches: list, items: Callable, **kw: object) -> Iterator:
+        for batch, arr, issues in real(batches, items, **kw):
+            paths = [group[0][0] for group in items(batch)]
+            yield batch, arr, [{"reason": "unreadable", "detail": "share dropped"} if p == flaky
+                               else i for p, i in zip(paths, issues, strict=True)]
+
+    with monkeypatch.context() as m:
+        m.setattr(job, "decoded_batches", failing_once)
+        first = embed_project(project, tiny_model)
+    assert first["failed"] == 1
+    retry = embed_project(project, tiny_model)
+    assert retry["up_to_date"] is False and retry["version"] != first["version"]
+    assert retry["failed"] == 0 and retry["rows_computed"] == 1 and retry["rows_reused"] == 3
 
 
 def test_fp16_and_switching_versions(project: Project, tmp_path: Path,
