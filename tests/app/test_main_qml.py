@@ -226,6 +226,32 @@ def test_opens_the_project_given_on_the_command_line(qtbot, isolated_settings, t
         _close(engine, window)
 
 
+def test_opening_a_project_logs_no_qml_errors(qtbot, qtlog, isolated_settings, tmp_path: Path) -> None:
+    # the Batch view's share boxes once read a delegate that did not exist yet, and the
+    # Explorer's drag band and hover tip read their handlers after them at exit (TypeError)
+    import numpy as np
+
+    from tests.app.conftest import embedded_shapes
+    from tests.app.test_explorer_model import _write_map
+
+    proj = embedded_shapes(tmp_path, per_class=3)
+    with Project.open(proj) as p:
+        _write_map(p, np.array([r[0] for r in p.db.execute("SELECT id FROM images ORDER BY id")]))
+    engine, window = _load(qtbot, proj)
+    try:
+        if window.property("explorerAvailable"):
+            _map_ready(qtbot, window)
+        for name in ("nav_batch", "nav_label", "nav_metrics", "nav_clusters"):
+            click(window, item(window, name))
+            QTest.qWait(50)
+        assert item(window, "batchShare_3").property("value") == 10
+    finally:
+        _close(engine, window)
+    errors = [r.message for r in qtlog.records  # while open and while closing
+              if any(e in r.message for e in ("TypeError", "ReferenceError", "is not defined"))]
+    assert errors == []
+
+
 def test_export_dataset_from_the_file_menu(qtbot, isolated_settings, tmp_path: Path) -> None:
     from classkit.engine.ingest import ingest
 

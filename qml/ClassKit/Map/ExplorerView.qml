@@ -138,19 +138,22 @@ Item {
                 }
             }
             Rectangle {                            // rectangle band while dragging
-                visible: rectDrag.active
-                x: Math.min(rectDrag.centroid.pressPosition.x, rectDrag.centroid.position.x)
-                y: Math.min(rectDrag.centroid.pressPosition.y, rectDrag.centroid.position.y)
-                width: Math.abs(rectDrag.centroid.position.x - rectDrag.centroid.pressPosition.x)
-                height: Math.abs(rectDrag.centroid.position.y - rectDrag.centroid.pressPosition.y)
+                // (the handler goes first when the window closes: guard against null)
+                readonly property var c: rectDrag ? rectDrag.centroid : null
+                visible: !!c && rectDrag.active
+                x: c ? Math.min(c.pressPosition.x, c.position.x) : 0
+                y: c ? Math.min(c.pressPosition.y, c.position.y) : 0
+                width: c ? Math.abs(c.position.x - c.pressPosition.x) : 0
+                height: c ? Math.abs(c.position.y - c.pressPosition.y) : 0
                 color: "#22ffd54f"; border.color: "#ffd54f"
             }
 
             Rectangle {                            // hover tooltip with the thumbnail
                 objectName: "hoverTip"
-                visible: explorer.hoveredId >= 0 && hover.hovered
-                x: Math.min(hover.point.position.x + 16, mapArea.width - width - 4)
-                y: Math.min(hover.point.position.y + 16, mapArea.height - height - 4)
+                readonly property var p: hover ? hover.point : null
+                visible: !!p && explorer.hoveredId >= 0 && hover.hovered
+                x: p ? Math.min(p.position.x + 16, mapArea.width - width - 4) : 0
+                y: p ? Math.min(p.position.y + 16, mapArea.height - height - 4) : 0
                 width: 140; height: 160; radius: 4; color: "#ee2b2d31"
                 Image {
                     x: 6; y: 6; width: 128; height: 128

@@ -45,8 +45,12 @@ Item {
     property int sharesTotal: 100  // the four shares' sum in percent (0: nothing to pick by)
     function updateTotal() {
         let t = 0
-        for (let i = 0; i < shareBoxes.count; ++i) t += shareBoxes.itemAt(i).value
-        sharesTotal = shareBoxes.count === 4 ? t : 0
+        for (let i = 0; i < 4; ++i) {
+            const box = shareBoxes.itemAt(i)
+            if (!box) { sharesTotal = 0; return }  // still being created: each added box recounts
+            t += box.value
+        }
+        sharesTotal = t
     }
     function settingsNow() { return view.project && view.project.settings ? view.project.settings : {} }
     function shareSetting(i) {  // a recipe share from the project's batch settings, in percent
@@ -55,7 +59,10 @@ Item {
     function loadSettings() {  // the project's batch settings into the controls
         const s = settingsNow()
         budget.value = s.batch_size ?? 50
-        for (let i = 0; i < shareBoxes.count; ++i) shareBoxes.itemAt(i).value = shareSetting(i)
+        for (let i = 0; i < shareBoxes.count; ++i) {
+            const box = shareBoxes.itemAt(i)
+            if (box) box.value = shareSetting(i)  // boxes not created yet read it when they are
+        }
         cap.value = s.cap_per_cluster ?? -1
     }
     function selectBatch() {  // remember the settings for the project, then select
@@ -90,6 +97,7 @@ Item {
             Repeater {
                 id: shareBoxes
                 model: ["Uncertainty %", "Diversity %", "Representative %", "Audit %"]
+                onItemAdded: view.updateTotal()
                 delegate: RowLayout {
                     required property string modelData
                     required property int index
