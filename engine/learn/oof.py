@@ -54,8 +54,10 @@ def _inner_val(y: np.ndarray, seed: int) -> np.ndarray:
 
 def out_of_fold_proba(X: Any, y: Any, n_classes: int, config: HeadConfig, folds: int = 5, seed: int = 0,
                       temperature: float | None = None, progress: ProgressFn = no_progress,
-                      cancel: CancelToken | None = None) -> np.ndarray:
-    """Calibrated out-of-sample probabilities, float32 (N, n_classes), for the labeled rows (X, y)."""
+                      cancel: CancelToken | None = None,
+                      feature_stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Calibrated out-of-sample probabilities, float32 (N, n_classes), for the labeled rows (X, y).
+    ``feature_stats``: passed to each fold's :meth:`Head.fit`."""
     if not hasattr(X, "shape") or len(X.shape) != 2:
         raise ClassKitError(f"X: expected a 2-D array, got {type(X).__name__}")
     y = check_labels(y, X.shape[0], n_classes, "y")
@@ -86,7 +88,8 @@ def out_of_fold_proba(X: Any, y: Any, n_classes: int, config: HeadConfig, folds:
 
         head = Head(dataclasses.replace(cfg, seed=cfg.seed + k)).fit(
             X[fit_rows], y[fit_rows], X[val_rows] if len(val_rows) else None,
-            y[val_rows] if len(val_rows) else None, n_classes=n_classes, progress=inner, cancel=cancel)
+            y[val_rows] if len(val_rows) else None, n_classes=n_classes, progress=inner, cancel=cancel,
+            feature_stats=feature_stats)
         z = head.logits(X[test])
         t = temperature if temperature is not None else fit_temperature(z, y[test])
         out[test] = softmax(z, t)

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..learn.calibration import calibrate, calibration_report, softmax
-from ..learn.heads import Head, HeadConfig, float32_rows, predict_proba
+from ..learn.heads import Head, HeadConfig, feature_stats, float32_rows, predict_proba
 from ..learn.metrics import classification_metrics
 from ..learn.oof import label_error_scores, out_of_fold_proba
 from ..learn.semi import pseudo_labels, spreading_matrix
@@ -129,9 +129,11 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         return lambda rows: reference_probs(predict_proba(h, _rows(X, rows), t), y[rows],
                                             known_mask[rows])
 
+    stats = feature_stats(X, seed=seed)  # every head standardises as the whole project
+
     def plain_head(rows: np.ndarray, stop: tuple = (None, None)) -> Head:
         return Head(config).fit(_rows(X, rows), y[rows], *stop, n_classes=n_classes,
-                                progress=progress, cancel=cancel)
+                                progress=progress, cancel=cancel, feature_stats=stats)
 
     def semi_head(rows: np.ndarray, prior: Head | None, t: float, stop: tuple = (None, None)) -> Head:
         fn = None if prior is None else (lambda r: predict_proba(prior, _rows(X, r), t))
@@ -140,7 +142,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         semi_info.update(pseudo_rows=int(len(p_rows)), prior="head" if prior is not None else "none")
         return Head(config).fit(_rows(X, both), np.concatenate([y[rows], p_y]), *stop,
                                 n_classes=n_classes, progress=progress, cancel=cancel,
-                                sample_weight=np.concatenate([np.ones(len(rows)), p_w]))
+                                sample_weight=np.concatenate([np.ones(len(rows)), p_w]),
+                                feature_stats=stats)
 
     head = plain_head(fit_rows, stop_on)
     if semi and not use_val:  # no calibrated head yet: the spread labels alone
@@ -206,7 +209,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         t1 = time.perf_counter()
         fast = HeadConfig.from_dict({**config.to_dict(), "seed": seed})
         oof = out_of_fold_proba(_rows(X, labeled), y[labeled], n_classes, fast, folds=folds,
-                                seed=seed, temperature=temperature, progress=progress, cancel=cancel)
+                                seed=seed, temperature=temperature, progress=progress, cancel=cancel,
+                                feature_stats=stats)
         scores, mask = label_error_scores(oof, y[labeled])
         fit.oof_probs = oof
         fit.suspect_scores, fit.suspect_mask = scores, mask

@@ -8,6 +8,7 @@ import torch
 from classkit.engine.errors import Cancelled, ClassKitError, ConfigError
 from classkit.engine.jobs import CancelToken
 from classkit.engine.learn import Head, HeadConfig, predict_proba
+from classkit.engine.learn.heads import feature_stats
 
 
 def blobs(n: int, d: int = 32, classes: int = 4, noise: float = 0.5, seed: int = 0,
@@ -189,3 +190,68 @@ def test_bad_inputs_and_cancel() -> None:
     seen = []
     Head(HeadConfig(max_epochs=4)).fit(X, y, progress=lambda d, t, m="": seen.append((d, t)))
     assert seen and seen[0] == (1, 4)
+
+
+def _rare_feature_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three classes; feature 39 is zero for 95% of the rows and large for the rest, and all
+    but constant (1e-6 noise) among the 30 training rows, as a few labels can make it."""
+    rng = np.random.default_rng(seed)
+    n, d = 3000, 40
+    y = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, d)).astype(np.float32) * 0.3
+    X[:, :3] += np.eye(3, dtype=np.float32)[y]
+    rare = rng.random(n) < 0.05
+    X[:, 39] = np.where(rare, rng.standard_normal(n) * 3, 0).astype(np.float32)
+    tr = np.flatnonzero(~rare)[:30]
+    X[tr, 39] = rng.standard_normal(len(tr)).astype(np.float32) * 1e-6
+    return X, y, tr, rare
+
+
+def test_standardising_with_the_whole_projects_statistics() -> None:
+    X, y, tr, rare = _rare_feature_data()
+    own = Head(HeadConfig()).fit(X[tr], y[tr], n_classes=3)
+    pool = Head(HeadConfig()).fit(X[tr], y[tr], n_classes=3, feature_stats=feature_stats(X))
+    z_own, z_pool = own.logits(X), pool.logits(X)
+    assert np.abs(z_own).max() > 1e4  # the training rows' std (~1e-6) blows the feature up
+    assert np.abs(z_pool).max() < 50
+    acc = [float((z.argmax(1) == y)[rare].mean()) for z in (z_own, z_pool)]
+    assert acc[1] > acc[0] + 0.2, acc
+    with pytest.raises(ClassKitError, match="feature_stats"):
+        Head(HeadConfig()).fit(X[tr], y[tr], feature_stats=(np.zeros(40), np.zeros(40)))
+    with pytest.raises(ClassKitError, match="feature_stats"):
+        Head(HeadConfig()).fit(X[tr], y[tr], feature_stats=(np.zeros(3), np.ones(3)))
+
+
+def test_feature_stats_sample_float16_and_bad_input(tmp_path) -> None:
+    X, *_ = _rare_feature_data()
+    mean, std = feature_stats(X)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(0), atol=1e-6)
+    np.testing.assert_allclose(std, X.astype(np.float64).std(0), rtol=1e-5)
+    np.save(tmp_path / "h.npy", X.astype(np.float16))
+    half = np.load(tmp_path / "h.npy", mmap_mode="r")
+    m16, s16 = feature_stats(half, max_rows=1000, seed=3)  # a sample of a memmap
+    assert m16.dtype == np.float64 and s16.shape == (40,)
+    np.testing.assert_allclose(s16[:39], std[:39], rtol=0.1)
+    const = np.ones((10, 4), np.float32)
+    assert feature_stats(const)[1].tolist() == [1.0] * 4  # no scale to undo
+    bad = X.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ClassKitError, match="NaN"):
+        feature_stats(bad)
+    with pytest.raises(ClassKitError, match="feature_stats"):
+        feature_stats(np.zeros((0, 4), np.float32))
+
+
+def test_fit_round_standardises_with_the_whole_project() -> None:
+    from classkit.engine.loop.core import fit_round
+
+    X, y_true, tr, rare = _rare_feature_data(1)
+    y = np.full(len(X), -1)
+    split = np.full(len(X), -1)
+    val = np.flatnonzero(~rare)[30:60]
+    y[tr], y[val] = y_true[tr], y_true[val]
+    split[tr], split[val] = 0, 1
+    fit = fit_round(X, y, split, ["a", "b", "c"], folds=0)
+    z = fit.head.logits(X)
+    assert np.abs(z).max() < 50 and 0.2 < fit.temperature < 5
+    assert (z.argmax(1) == y_true)[rare].mean() > 0.6
