@@ -28,8 +28,9 @@ class LoopData:
         return len(self.ids)
 
 
-def load_loop_data(project: Project) -> LoopData:
-    """Embeddings of the usable rows with their current labels."""
+def load_loop_data(project: Project, need_classes: bool = True) -> LoopData:
+    """Embeddings of the usable rows with their current labels. ``need_classes=False``
+    allows fewer than two classes (a first batch, picked to see what the images hold)."""
     emb = load_embeddings(project)
     ok = np.flatnonzero(emb.ok)
     if ok.size < 2:
@@ -37,7 +38,7 @@ def load_loop_data(project: Project) -> LoopData:
     X = emb.vectors if ok.size == len(emb) else emb.vectors[ok]
     ids = emb.ids[ok]
     classes = [c.name for c in project.classes()]
-    if len(classes) < 2:
+    if need_classes and len(classes) < 2:
         raise ClassKitError("the project needs at least two classes: add them with `classkit classes`")
     return LoopData(emb, ids, X, label_arrays(project, ids, classes), classes)
 

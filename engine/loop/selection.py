@@ -111,7 +111,7 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
     if cap_per_cluster is None:
         cap_per_cluster = project.settings.batch_cap()
     t0 = time.perf_counter()
-    data = load_loop_data(project)
+    data = load_loop_data(project, need_classes=False)  # a first batch may come before classes
     ctx, sources = build_context(project, data, seed, progress, cancel)
     result = select_batch(ctx, budget, weights=weights, cap_per_cluster=cap_per_cluster,
                           min_per_class=min_per_class, progress=progress, cancel=cancel)

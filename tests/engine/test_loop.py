@@ -129,6 +129,18 @@ def test_loop_end_to_end(shapes: Project, tmp_path: Path) -> None:
     restore_round(project, 2)
 
 
+def test_a_first_batch_before_any_class_exists(tmp_path: Path) -> None:
+    # a pile of unlabeled frames: a diverse first look comes before deciding the classes
+    tree = make_demo_data(tmp_path / "data", per_class=6)["imagefolder"]
+    with Project.create(tmp_path / "p") as project:
+        ingest(project, [tree])
+        embed_project(project, resolve_model("squeezenet1.1"))
+        first = select_for_project(project, 8, seed=1)
+        assert first["composition"]["cold_start"] and len({i["id"] for i in first["items"]}) == 8
+        with pytest.raises(ClassKitError, match="at least two classes"):
+            train_round(project)
+
+
 def test_training_is_reproducible(shapes: Project) -> None:
     project = shapes
     if not list_rounds(project):
