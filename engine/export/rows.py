@@ -85,11 +85,11 @@ def _dedup_groups(emb_path: Any, threshold: float) -> tuple[np.ndarray, np.ndarr
     folder = None if emb_path is None else emb_path / "graph"
     if folder is None or not (folder / "graph.json").is_file():
         return None
-    from ..similarity.dedup import near_duplicate_groups
+    from ..similarity.dedup import cache_name, near_duplicate_groups
     from ..similarity.graph import KnnGraph
 
     graph = KnnGraph.load(folder, mmap=True)  # as cached: never rebuilt from an export
-    cached = folder / f"dedup-{threshold:.4f}.npy"
+    cached = folder / cache_name(threshold)
     groups = np.load(cached) if cached.is_file() else near_duplicate_groups(graph, threshold)
     return np.asarray(graph.ids, np.int64), np.asarray(groups, np.int64)
 

@@ -7,7 +7,17 @@ group even if its ends differ more. Only the graph's k neighbours are looked at,
 group larger than k still joins up through its members' links.
 
 Groups serve the UI (collapse copies), splits (a group never straddles train and test:
-use :func:`split_keys` as the group key) and exports.
+use :func:`split_keys` as the group key), selection (nothing from the group of a labeled
+image) and exports.
+
+Chaining has a limit: a component of more than ``max_group`` rows is split again at a
+stricter cosine (halfway to 1: 0.97, 0.985, 0.9925, ...; up to ``MAX_TIGHTEN`` times), so a
+group stays a burst of copies and not a region of look-alikes. Measured with the default
+embedder: at 0.97 alone, OpenCV's 5,000 handwritten digits (20x20 px) formed one group of
+2,127 images of every digit, and Fashion-MNIST's 20,000 one of 809; labeling any member
+kept all the others out of every batch, and the groups' labels all went to one split (val
+lost most of the easy classes, so its accuracy read 0.81 where the head was right on 92%
+of the unlabeled images). Copies closer than the last threshold stay together at any size.
 """
 from __future__ import annotations
 
@@ -20,20 +30,45 @@ from ..errors import ClassKitError
 from .graph import KnnGraph
 
 
-def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group."""
+MAX_GROUP = 50  # rows; larger components are split again at a stricter cosine
+MAX_TIGHTEN = 6  # times; 0.97 then reaches 0.99953
+
+
+def cache_name(threshold: float) -> str:
+    """File name of a project's cached groups (the graph folder): changes with the rule."""
+    return f"dedup-{threshold:.4f}-max{MAX_GROUP}.npy"
+
+
+def _components(rows: np.ndarray, link: np.ndarray) -> np.ndarray:
+    """Weakly connected component per row of the graph's ``link``-ed edges."""
+    n = rows.shape[0]
+    src = np.broadcast_to(np.arange(n)[:, None], rows.shape)[link]
+    dst = rows[link].astype(np.int64)
+    adj = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
+    return connected_components(adj, directed=True, connection="weak")[1]
+
+
+def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD,
+                          max_group: int = MAX_GROUP) -> np.ndarray:
+    """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group.
+    Components above ``max_group`` rows are split at stricter cosines (module docstring)."""
     if not -1.0 <= threshold <= 1.0:
         raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     n = graph.n
     rows = np.asarray(graph.rows)
     sims = np.asarray(graph.sims)
     link = (sims >= threshold) & (rows >= 0)
-    src = np.broadcast_to(np.arange(n)[:, None], rows.shape)[link]
-    dst = rows[link].astype(np.int64)
-    if src.size == 0:
+    if not link.any():
         return np.full(n, -1, np.int64)
-    adj = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
-    _, comp = connected_components(adj, directed=True, connection="weak")
+    comp = _components(rows, link)
+    strict = threshold
+    for _ in range(MAX_TIGHTEN):
+        big = np.bincount(comp)[comp] > max_group
+        if not big.any():
+            break
+        strict = 1.0 - (1.0 - strict) / 2  # a link joins its two ends' component: check one end
+        link &= ~(big[:, None] & (sims < strict))
+        comp = _components(rows, link)
     size = np.bincount(comp)
     grouped = size[comp] > 1
     # renumber grouped components 0..G-1 in order of their first row; singletons -> -1

@@ -1,7 +1,7 @@
 """The similarity layer wired to a project: cached per embedding version, versioned outputs.
 
 Per embedding version (``runs/classkit/embeddings/<v>/``) the kNN index (``index/``), the
-all-points kNN graph (``graph/``) and near-duplicate groups (``graph/dedup-<t>.npy``) are
+all-points kNN graph (``graph/``) and near-duplicate groups (``graph/dedup-<t>-max<g>.npy``) are
 computed once and reloaded afterwards; they are never recomputed unless asked to.
 The 2-D map and the over-clustering are versions of their own (stages ``map`` and
 ``clusters``) whose manifests name the embedding version they were computed from.
@@ -22,7 +22,7 @@ from ..fsutil import write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..project import Project
 from .clusters import Clustering, cluster_stats, over_cluster, refresh_stats
-from .dedup import near_duplicate_groups
+from .dedup import cache_name, near_duplicate_groups
 from .graph import KnnGraph, knn_graph
 from .knn import KnnIndex, build_index
 from .umap_map import compute_map, normalise_coords
@@ -81,7 +81,7 @@ def duplicate_groups(project: Project, threshold: float | None = None) -> tuple[
     emb = load_embeddings(project)
     if threshold is None:
         threshold = near_duplicate_cosine(emb.manifest)
-    path = emb.path / "graph" / f"dedup-{threshold:.4f}.npy"
+    path = emb.path / "graph" / cache_name(threshold)
     if path.is_file():
         return graph.ids, np.load(path)
     groups = near_duplicate_groups(graph, threshold)

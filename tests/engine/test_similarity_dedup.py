@@ -106,3 +106,26 @@ def test_group_numbering_and_helpers() -> None:
     with pytest.raises(ClassKitError):
         near_duplicate_groups(g, threshold=1.5)
     assert list_groups(np.full(3, -1)) == []
+
+
+def test_chains_of_look_alikes_do_not_become_one_group() -> None:
+    # rows 0-119: a chain, each row 0.975 to the next (a region of look-alikes, not copies);
+    # rows 120-179: 60 copies of one frame, 0.9999 to each other (a burst: one group)
+    n = 180
+    rows = np.full((n, 2), -1, np.int32)
+    sims = np.zeros((n, 2), np.float32)
+    for i in range(119):
+        rows[i, 0], sims[i, 0] = i + 1, 0.975
+        rows[i + 1, 1], sims[i + 1, 1] = i, 0.975
+    for i in range(120, 180):
+        rows[i] = [120 + (i - 119) % 60, 120 + (i - 118) % 60]
+        sims[i] = 0.9999
+    g = KnnGraph(rows, sims, np.arange(n, dtype=np.int64))
+    chained = near_duplicate_groups(g, threshold=0.97, max_group=n)  # no limit: one chain
+    assert group_sizes(chained)[:120].tolist() == [120] * 120
+    groups = near_duplicate_groups(g, threshold=0.97)
+    assert (groups[:120] == -1).all()  # split again at 0.985: nothing that close
+    assert group_sizes(groups)[120:].tolist() == [60] * 60  # copies stay together at any size
+    # a component just under the limit is left as it is
+    small = near_duplicate_groups(g, threshold=0.97, max_group=120)
+    np.testing.assert_array_equal(small[:120], np.zeros(120))
