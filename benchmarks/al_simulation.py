@@ -30,6 +30,7 @@ is never below random and needs at most half of random's labels.
     python benchmarks/al_simulation.py                 # 20k pool, B=100 up to 2000, 1 seed
     python benchmarks/al_simulation.py --seeds 3 --out /tmp/al.jsonl
     python benchmarks/al_simulation.py --seeds 3 --no-semi   # labeled rows only
+    python benchmarks/al_simulation.py --dataset opencv-digits --batch 50 --max-labels 500
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from al_data import CLASSES, DEFAULT_CACHE, prepare  # noqa: E402
+from al_data import CLASSES, DATASETS, prepare_dataset  # noqa: E402
 
 from classkit.engine.embed.spec import resolve_model  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
@@ -241,10 +242,12 @@ def aulc(curve: list[dict[str, Any]]) -> float:
 
 
 def main() -> None:
-    global OUT
+    global OUT, CLASSES
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pool", type=int, default=20_000)
-    ap.add_argument("--test", type=int, default=5_000)
+    ap.add_argument("--dataset", choices=DATASETS, default="fashion-mnist",
+                    help="opencv-digits: 4,000 pool and 1,000 test images (al_data.py)")
+    ap.add_argument("--pool", type=int, help="pool size (default: 20,000 for fashion-mnist)")
+    ap.add_argument("--test", type=int, help="test size (default: 5,000 for fashion-mnist)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--max-labels", type=int, default=2_000)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -255,19 +258,21 @@ def main() -> None:
                     help="labeled rows only, no label spreading (`classkit train --no-semi`)")
     ap.add_argument("--smoothing", choices=("auto", "on", "off"), default="auto",
                     help="neighbour smoothing of predictions, as `classkit train --smoothing`")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--cache", type=Path, help="embedding cache folder (al_data.py's default)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     OUT = args.out
-    data = prepare(args.pool, args.test, 0, args.cache)
+    data = prepare_dataset(args.dataset, args.pool, args.test, args.cache)
     X, y_pool, X_test, y_test = data["X_pool"], data["y_pool"], data["X_test"], data["y_test"]
+    CLASSES = data["classes"]
     strategies = [s.strip() for s in args.strategies.split(",")]
     curves: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
     refs = []
     for seed in range(args.seeds):
         sim = Sim(X, seed, X_test)
         refs.append(reference_accuracy(sim, y_pool, X_test, y_test, args, seed))
-        emit(bench="al_simulation", case="setup", seed=seed, pool=len(X), test=len(X_test),
+        emit(bench="al_simulation", case="setup", seed=seed, dataset=args.dataset, pool=len(X),
+             test=len(X_test),
              dim=int(X.shape[1]), clusters=sim.k, structure_s=sim.seconds,
              full_pool_accuracy=round(refs[-1], 4))
         for s in strategies:
