@@ -99,11 +99,8 @@ class Sim:
                                 build_index(X, backend="faiss-flat").search(X_test, SMOOTH_K))
         self.typicality = np.asarray(graph.sims, np.float32).mean(1)
         self.neighbours = (np.asarray(graph.rows), np.asarray(graph.sims))
-        # the default embedder's own near-duplicate cosine, as a project embedded with it uses:
-        # bounded groups for splits, unlimited look-alike regions for selection (as the product)
-        threshold = resolve_model(None).spec.near_duplicate_cosine
-        self.dup = near_duplicate_groups(graph, threshold)
-        self.regions = near_duplicate_groups(graph, threshold, max_group=None)
+        # the default embedder's own near-duplicate cosine, as a project embedded with it uses
+        self.dup = near_duplicate_groups(graph, resolve_model(None).spec.near_duplicate_cosine)
         self.clusters, _ = over_cluster(X, random_state=seed)
         self.k = int(self.clusters.max()) + 1
         # seeded split order keys (the row index stands in for a content hash)
@@ -120,7 +117,7 @@ class Sim:
         if probs is not None:
             disagreement = refresh_stats(self.clusters, y, probs.argmax(1), n_clusters=self.k).disagreement
         return SelectionContext(X=self.X, y=y, probs=probs, clusters=self.clusters,
-                                typicality=self.typicality, dup_group=self.regions, suspects=suspects,
+                                typicality=self.typicality, dup_group=self.dup, suspects=suspects,
                                 suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
 
 

@@ -10,7 +10,6 @@ from ..errors import ClassKitError
 from ..labels.events import align, label_arrays
 from ..labels.splits import assign_splits, load_splits
 from ..project import Project
-from ..similarity.dedup import MAX_GROUP
 from ..similarity.project_layer import duplicate_groups, ensure_graph
 
 
@@ -44,10 +43,9 @@ def load_loop_data(project: Project, need_classes: bool = True) -> LoopData:
     return LoopData(emb, ids, X, label_arrays(project, ids, classes), classes)
 
 
-def dup_groups_for(project: Project, ids: np.ndarray, regions: bool = False) -> np.ndarray:
-    """Near-duplicate group per row of ``ids`` (-1 none), from the cached kNN graph;
-    ``regions``: the unlimited look-alike regions selection uses (similarity.dedup)."""
-    g_ids, groups = duplicate_groups(project, max_group=None if regions else MAX_GROUP)
+def dup_groups_for(project: Project, ids: np.ndarray) -> np.ndarray:
+    """Near-duplicate group per row of ``ids`` (-1 none), from the cached kNN graph."""
+    g_ids, groups = duplicate_groups(project)
     return align(ids, np.asarray(g_ids, np.int64), np.asarray(groups, np.int64), -1)
 
 

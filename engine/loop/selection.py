@@ -90,7 +90,7 @@ def build_context(project: Project, data: LoopData, seed: int = 0, progress: Pro
         disagreement = refresh_stats(np.maximum(assign, 0), y_for_stats, probs.argmax(1),
                                      n_clusters=k).disagreement
     ctx = SelectionContext(X=data.X, y=data.y, probs=probs, clusters=assign, typicality=typicality,
-                           dup_group=dup_groups_for(project, data.ids, regions=True), suspects=scores,
+                           dup_group=dup_groups_for(project, data.ids), suspects=scores,
                            suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
     return ctx, sources
 

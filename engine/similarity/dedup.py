@@ -7,7 +7,8 @@ group even if its ends differ more. Only the graph's k neighbours are looked at,
 group larger than k still joins up through its members' links.
 
 Groups serve the UI (collapse copies), splits (a group never straddles train and test:
-use :func:`split_keys` as the group key) and exports, with chaining limited: a component of
+use :func:`split_keys` as the group key), selection (no pick from the group of a labeled
+image, one per group in a batch) and exports, with chaining limited: a component of
 more than ``max_group`` rows is split again at a stricter cosine (halfway to 1: 0.97, 0.985,
 0.9925, ...; up to ``MAX_TIGHTEN`` times), so a group stays a burst of copies, not a region
 of look-alikes; copies closer than the last threshold stay together at any size. Measured
@@ -15,13 +16,12 @@ with the default embedder: at 0.97 alone, OpenCV's 5,000 handwritten digits (20x
 formed one group of 2,127 images of every digit (Fashion-MNIST's 20,000: one of 809), so
 labels given outside active-learning batches (random ones here) went to train as a block
 and val lost most of the easy classes: it read 0.81 where the head was right on 92% of the
-unlabeled images, and the temperature fitted there made the model under-confident.
+unlabeled images. All 159 frames sampled from OpenCV's vtest.avi (a fixed camera, people
+walking) formed one component: selection would never have proposed a second of them.
 
-Selection (``max_group=None``) keeps the unlimited components as look-alike regions: no
-pick from the region of a labeled image, at most one per region in a batch. Measured
-(benchmarks/al_simulation.py, default recipe, paired by seed): limiting them there cost
-0.4-0.5 points of test accuracy at 100-300 labels on Fashion-MNIST (8 seeds) and gained
-+0.3 to +1.0 (within about 2 standard errors) at 50-200 labels on the digits (10 seeds).
+Unlimited components (``max_group=None``) as selection's look-alike regions helped the
+default recipe on Fashion-MNIST by 0.4-0.5 points at 100-300 labels (8 seeds, paired) and
+cost up to 1 point on the digits; the video case decides: bounded groups everywhere.
 """
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ MAX_GROUP = 50  # rows; larger components are split again at a stricter cosine
 MAX_TIGHTEN = 6  # times; 0.97 then reaches 0.99953
 
 
-def cache_name(threshold: float, max_group: int | None = MAX_GROUP) -> str:
-    """File name of a project's cached groups (in the graph folder)."""
-    return f"dedup-{threshold:.4f}.npy" if max_group is None else f"dedup-{threshold:.4f}-max{max_group}.npy"
+def cache_name(threshold: float) -> str:
+    """File name of a project's cached groups (in the graph folder): it names the size
+    limit, so groups cached before the limit existed are not reused."""
+    return f"dedup-{threshold:.4f}-max{MAX_GROUP}.npy"
 
 
 def _components(rows: np.ndarray, link: np.ndarray) -> np.ndarray:
@@ -55,8 +56,8 @@ def _components(rows: np.ndarray, link: np.ndarray) -> np.ndarray:
 def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD,
                           max_group: int | None = MAX_GROUP) -> np.ndarray:
     """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group.
-    Components above ``max_group`` rows are split at stricter cosines; None: no limit (the
-    look-alike regions selection uses; module docstring)."""
+    Components above ``max_group`` rows are split at stricter cosines; None: no limit
+    (plain connected components: module docstring)."""
     if not -1.0 <= threshold <= 1.0:
         raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     n = graph.n

@@ -22,7 +22,7 @@ from ..fsutil import write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..project import Project
 from .clusters import Clustering, cluster_stats, over_cluster, refresh_stats
-from .dedup import MAX_GROUP, cache_name, near_duplicate_groups
+from .dedup import cache_name, near_duplicate_groups
 from .graph import KnnGraph, knn_graph
 from .knn import KnnIndex, build_index
 from .umap_map import compute_map, normalise_coords
@@ -74,19 +74,17 @@ def ensure_graph(project: Project, k: int = GRAPH_K, rebuild: bool = False,
     return graph
 
 
-def duplicate_groups(project: Project, threshold: float | None = None,
-                     max_group: int | None = MAX_GROUP) -> tuple[np.ndarray, np.ndarray]:
+def duplicate_groups(project: Project, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ids, group per id, -1 = none) of near-duplicates at cosine >= ``threshold`` (cached);
-    None: the embedding model's own near-duplicate cosine (``ModelSpec.near_duplicate_cosine``).
-    ``max_group``: see :func:`.dedup.near_duplicate_groups` (None: selection's regions)."""
+    None: the embedding model's own near-duplicate cosine (``ModelSpec.near_duplicate_cosine``)."""
     graph = ensure_graph(project)
     emb = load_embeddings(project)
     if threshold is None:
         threshold = near_duplicate_cosine(emb.manifest)
-    path = emb.path / "graph" / cache_name(threshold, max_group)
+    path = emb.path / "graph" / cache_name(threshold)
     if path.is_file():
         return graph.ids, np.load(path)
-    groups = near_duplicate_groups(graph, threshold, max_group)
+    groups = near_duplicate_groups(graph, threshold)
     np.save(path, groups)
     return graph.ids, groups
 
