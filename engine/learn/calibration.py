@@ -122,9 +122,25 @@ def calibration_report(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> di
             "bins": bins}
 
 
+def logit_nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean NLL of softmax(logits / T) computed from the logits (log-sum-exp), so a true class
+    whose probability underflows counts in full instead of at a clipped 1e-12."""
+    z, y = _check(logits, y, "logits")
+    if len(y) == 0:
+        return 0.0
+    s = z.astype(np.float64) / float(temperature)
+    top = s.max(axis=1)
+    lse = top + np.log(np.exp(s - top[:, None]).sum(axis=1))
+    return float(np.mean(lse - s[np.arange(len(y)), y]))
+
+
 def calibrate(val_logits: np.ndarray, y_val: np.ndarray, n_bins: int = 15) -> dict:
-    """Fit a temperature on validation logits; report calibration before and after it."""
+    """Fit a temperature on validation logits; report calibration before and after it. The
+    NLLs are the ones the fit minimises (:func:`logit_nll`): with probabilities clipped at
+    1e-12, a few wildly confident errors once read 1.23 before and 2.27 after a fit that had
+    lowered the true NLL from infinity."""
     temperature = fit_temperature(val_logits, y_val)
-    return {"temperature": temperature,
-            "before": calibration_report(softmax(val_logits), y_val, n_bins),
-            "after": calibration_report(softmax(val_logits, temperature), y_val, n_bins)}
+    before = calibration_report(softmax(val_logits), y_val, n_bins)
+    after = calibration_report(softmax(val_logits, temperature), y_val, n_bins)
+    before["nll"], after["nll"] = logit_nll(val_logits, y_val), logit_nll(val_logits, y_val, temperature)
+    return {"temperature": temperature, "before": before, "after": after}

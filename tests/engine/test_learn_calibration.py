@@ -9,6 +9,7 @@ import pytest
 
 from classkit.engine.errors import ClassKitError
 from classkit.engine.learn import calibrate, calibration_report, fit_temperature, softmax
+from classkit.engine.learn.calibration import logit_nll
 
 
 def calibrated_logits(n: int, c: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +63,21 @@ def test_temperature_scaling_fixes_an_overconfident_model() -> None:
     assert after["brier"] < before["brier"]
     assert after["accuracy"] == before["accuracy"]  # temperature never changes the argmax
     json.dumps(out)
+
+
+def test_reported_nll_is_the_one_the_fit_lowers() -> None:
+    # a few val images wrong with logit gaps of hundreds (as a head scaled by a handful of
+    # training rows gave): their true-class probability underflows to 0 at T = 1
+    z, y = calibrated_logits(200, seed=2)
+    z = z * 3
+    wrong = np.arange(5)
+    z[wrong, y[wrong]] -= 400.0
+    out = calibrate(z, y)
+    assert out["before"]["nll"] > 5  # clipped at 1e-12 the five read 27.6 each: 0.7 on average
+    assert out["after"]["nll"] < out["before"]["nll"]
+    assert out["after"]["nll"] == pytest.approx(logit_nll(z, y, out["temperature"]))
+    plain = calibration_report(softmax(z[5:]), y[5:])["nll"]  # no underflow: the same figure
+    assert logit_nll(z[5:], y[5:]) == pytest.approx(plain, rel=1e-5)
 
 
 def test_report_matches_a_hand_computed_example() -> None:
