@@ -195,6 +195,9 @@ def cmd_select(args: argparse.Namespace) -> int:
         say("  " + line)
     for item in out["items"]:
         say(f"  {item['id']:>8}  {item['reason']:<18} {item['score']:.4f}  {item['path']}")
+    if out["classes"] < 2:
+        say(f"Next: look through the batch, add the classes you see (classkit classes {args.project} "
+            f"--add NAME --key 1), then label it (classkit gui {args.project}, or label --csv)")
     return 0
 
 

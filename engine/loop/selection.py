@@ -140,7 +140,7 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
                           "reason": reason, "detail": detail, "score": round(float(score), 6),
                           "labeled": bool(data.y[row] >= 0)})
     return {"batch": batch_id, "round": current_round(project), "items": items,
-            "composition": composition, "settings": settings,
+            "composition": composition, "settings": settings, "classes": len(data.classes),
             "seconds": round(time.perf_counter() - t0, 3)}
 
 

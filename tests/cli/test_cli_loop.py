@@ -130,3 +130,17 @@ def test_suspects_list_csv_and_fix(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run_json(capsys, "suspects", proj)["count"] == 0
     history = run_json(capsys, "label", proj, "--history", kept["id"])
     assert history["label"] == CLASSES[1] and "confirmed" in history["events"][-1]["reason"]
+
+
+def test_select_a_first_look_before_any_class(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = make_demo_data(tmp_path / "data", per_class=4)["imagefolder"]
+    proj = tmp_path / "p"
+    assert main(["init", str(proj)]) == 0
+    assert main(["ingest", str(proj), str(tree), "--json"]) == 0
+    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["select", str(proj), "--budget", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "Batch 1: 4 image(s)" in out and "cold start" in out
+    assert f"add the classes you see (classkit classes {proj} --add NAME" in out
+    assert main(["train", str(proj)]) == 1  # labels need classes first

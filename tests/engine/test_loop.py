@@ -137,6 +137,7 @@ def test_a_first_batch_before_any_class_exists(tmp_path: Path) -> None:
         embed_project(project, resolve_model("squeezenet1.1"))
         first = select_for_project(project, 8, seed=1)
         assert first["composition"]["cold_start"] and len({i["id"] for i in first["items"]}) == 8
+        assert first["classes"] == 0
         with pytest.raises(ClassKitError, match="at least two classes"):
             train_round(project)
 
