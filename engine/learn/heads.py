@@ -145,20 +145,19 @@ def feature_stats(X: Any, max_rows: int = STATS_ROWS, seed: int = 0) -> tuple[np
     n = X.shape[0]
     rows = (slice(None) if n <= max_rows
             else np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)))
-    sample = _to_tensor(X[rows], "X")
-    mean, std = _mean_std(sample)
-    if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
-        raise ClassKitError("X: contains NaN or infinite values")
+    mean, std = _mean_std(_to_tensor(X[rows], "X"), "X")
     return mean.numpy(), std.numpy()
 
 
-def _mean_std(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _mean_std(X: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-column mean and std (float64) of X, leaving X centred in place; a column whose
-    std is ~0 relative to the largest gets std 1 (it carries no scale to undo)."""
+    std is ~0 relative to the largest gets std 1 (it carries no scale to undo). NaN/inf raise."""
     mean = torch.mv(X.t(), torch.ones(len(X))).double() / len(X)
     X.sub_(mean.float())
     Xn = X.numpy()
     std = torch.from_numpy(np.einsum("ij,ij->j", Xn, Xn)).double().div_(len(X)).sqrt_()
+    if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+        raise ClassKitError(f"{name}: contains NaN or infinite values")
     std = torch.where(std > 1e-8 * max(float(std.max()), 1e-30), std, torch.ones_like(std))
     return mean, std
 
@@ -166,14 +165,12 @@ def _mean_std(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _standardise(X: torch.Tensor, name: str, stats: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Standardise X in place with (mean, std), computed from X when None; NaN/inf raise."""
     if stats is None:
-        mean, std = _mean_std(X)
-        bad = not (torch.isfinite(mean).all() and torch.isfinite(std).all())
+        mean, std = _mean_std(X, name)
     else:
         mean, std = stats
         X.sub_(mean.float())
-        bad = not np.isfinite(np.einsum("ij->i", X.numpy())).all()
-    if bad:
-        raise ClassKitError(f"{name}: contains NaN or infinite values")
+        if not np.isfinite(np.einsum("ij->i", X.numpy())).all():
+            raise ClassKitError(f"{name}: contains NaN or infinite values")
     X.div_(std.float())
     return mean, std
 
