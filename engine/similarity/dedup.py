@@ -19,9 +19,10 @@ and val lost most of the easy classes: it read 0.81 where the head was right on 
 unlabeled images. All 159 frames sampled from OpenCV's vtest.avi (a fixed camera, people
 walking) formed one component: selection would never have proposed a second of them.
 
-Unlimited components (``max_group=None``) as selection's look-alike regions helped the
-default recipe on Fashion-MNIST by 0.4-0.5 points at 100-300 labels (8 seeds, paired) and
-cost up to 1 point on the digits; the video case decides: bounded groups everywhere.
+Unlimited components as selection's look-alike regions helped the default recipe on
+Fashion-MNIST by 0.1-0.3 points at 200-500 labels (20 seeds, paired) and cost 0.8-2.1 points
+at 50-150 labels on the digits (10 seeds); the video case decides: bounded groups everywhere
+(docs/benchmarks/learning-loop.md, Session 7).
 """
 from __future__ import annotations
 
@@ -54,10 +55,9 @@ def _components(rows: np.ndarray, link: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD,
-                          max_group: int | None = MAX_GROUP) -> np.ndarray:
+                          max_group: int = MAX_GROUP) -> np.ndarray:
     """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group.
-    Components above ``max_group`` rows are split at stricter cosines; None: no limit
-    (plain connected components: module docstring)."""
+    Components above ``max_group`` rows are split at stricter cosines (module docstring)."""
     if not -1.0 <= threshold <= 1.0:
         raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     n = graph.n
@@ -68,7 +68,7 @@ def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD,
         return np.full(n, -1, np.int64)
     comp = _components(rows, link)
     strict = threshold
-    for _ in range(0 if max_group is None else MAX_TIGHTEN):
+    for _ in range(MAX_TIGHTEN):
         big = np.bincount(comp)[comp] > max_group
         if not big.any():
             break

@@ -121,7 +121,7 @@ def test_chains_of_look_alikes_do_not_become_one_group() -> None:
         rows[i] = [120 + (i - 119) % 60, 120 + (i - 118) % 60]
         sims[i] = 0.9999
     g = KnnGraph(rows, sims, np.arange(n, dtype=np.int64))
-    chained = near_duplicate_groups(g, threshold=0.97, max_group=None)  # no limit: one chain
+    chained = near_duplicate_groups(g, threshold=0.97, max_group=n)  # no limit: one chain
     assert group_sizes(chained)[:120].tolist() == [120] * 120
     groups = near_duplicate_groups(g, threshold=0.97)
     assert (groups[:120] == -1).all()  # split again at 0.985: nothing that close
