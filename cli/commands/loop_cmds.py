@@ -171,7 +171,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         emit_json({"version": out["version"], "count": out["count"], "out": out["out"], "predictions": rows})
         return 0
     say(f"Predictions {out['version']}: {out['count']} image(s)"
-        + (f" written to {args.out}" if args.out else ""))
+        + (f" written to {args.out}" if args.out else "")
+        + (" (every image is labeled; --all includes labeled ones)" if not out["count"] and not args.all
+           else ""))
     for name, n in out["by_class"].items():
         say(f"  {name}: {n}")
     return 0

@@ -120,6 +120,8 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
     labeled_rows = np.flatnonzero(data.y >= 0)
     novelty = _novelty(data.X, rows[data.y[rows] == -1], labeled_rows)
     composition["novelty"] = None if novelty is None else round(novelty, 6)
+    if rows.size == 0:
+        composition["empty_because"] = _why_empty(data.y)
     settings = {"budget": budget, "weights": weights or DEFAULT_WEIGHTS, "cap_per_cluster": cap_per_cluster,
                 "min_per_class": min_per_class, "seed": seed, **sources}
     paths = image_paths(project, data.ids[rows].tolist())
@@ -142,6 +144,16 @@ def select_for_project(project: Project, budget: int, weights: dict[str, float] 
     return {"batch": batch_id, "round": current_round(project), "items": items,
             "composition": composition, "settings": settings, "classes": len(data.classes),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _why_empty(y: np.ndarray) -> str:
+    """Why a selection found nothing to pick, in words for the user."""
+    left = int((y == -1).sum())
+    if left == 0:
+        return (f"all {y.size} image(s) are labeled or marked: nothing is left to pick "
+                "(ingest more images to go on)")
+    return (f"the {left} unlabeled image(s) are all near-duplicates of images already labeled "
+            "or marked")
 
 
 def _named_composition(comp: dict[str, Any], classes: list[str]) -> dict[str, Any]:
@@ -176,7 +188,7 @@ def composition_lines(summary: dict[str, Any]) -> list[str]:
     def counts(d: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: (-int(kv[1]), kv[0])))
 
-    lines = []
+    lines = ["nothing picked: " + comp["empty_because"]] if comp.get("empty_because") else []
     if comp.get("by_reason"):
         lines.append("by reason: " + counts(comp["by_reason"])
                      + (" (cold start: no model yet)" if comp.get("cold_start") else ""))

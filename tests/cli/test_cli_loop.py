@@ -144,3 +144,17 @@ def test_select_a_first_look_before_any_class(tmp_path: Path, capsys: pytest.Cap
     assert "Batch 1: 4 image(s)" in out and "cold start" in out
     assert f"add the classes you see (classkit classes {proj} --add NAME" in out
     assert main(["train", str(proj)]) == 1  # labels need classes first
+
+
+def test_select_says_why_a_batch_is_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = make_demo_data(tmp_path / "data", per_class=4)["imagefolder"]
+    proj = tmp_path / "p"
+    assert main(["init", str(proj)]) == 0
+    assert main(["ingest", str(proj), str(tree), "--kind", "imagefolder", "--json"]) == 0
+    assert main(["embed", str(proj), "--model", "squeezenet1.1", "--json"]) == 0
+    capsys.readouterr()
+    sel = run_json(capsys, "select", str(proj), "--budget", "5")
+    assert sel["items"] == [] and sel["composition"]["empty_because"].startswith(
+        f"all {4 * len(CLASSES)} image(s) are labeled or marked")
+    assert main(["select", str(proj), "--budget", "5"]) == 0
+    assert "nothing picked: all" in capsys.readouterr().out
