@@ -27,7 +27,9 @@ from ._util import (check_ids, check_matrix, faiss_threads, float32_chunks, ids_
 from .graph import KnnGraph
 
 MIN_CLUSTERS, MAX_CLUSTERS, ROWS_PER_CLUSTER = 50, 2000, 100
-MAX_POINTS_PER_CENTROID = 256  # k-means trains on at most k * 256 sampled rows (FAISS default)
+MAX_POINTS_PER_CENTROID = 256  # k-means trains on at most k * 256 sampled rows (FAISS default),
+MAX_TRAIN_ROWS = 131_072       # and on at most this many, as long as each centroid keeps
+MIN_POINTS_PER_CENTROID = 64   # 64 rows: see over_cluster
 ASSIGN_CHUNK = 65536
 _DENSE_MAJORITY_CELLS = 20_000_000  # (clusters x classes) table size up to which no sort is needed
 
@@ -38,14 +40,25 @@ def default_n_clusters(n: int) -> int:
     return int(max(1, min(k, n // 2)))
 
 
+def train_rows(n: int, k: int) -> int:
+    """How many sampled rows k-means trains on: up to 256 per centroid, but not beyond
+    ``MAX_TRAIN_ROWS`` unless that leaves a centroid fewer than 64."""
+    return int(min(n, max(min(k * MAX_POINTS_PER_CENTROID, MAX_TRAIN_ROWS),
+                          k * MIN_POINTS_PER_CENTROID)))
+
+
 def over_cluster(X: np.ndarray, k: int | None = None, random_state: int = 0, niter: int = 20,
                  threads: int | None = None, progress: ProgressFn = no_progress,
                  cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Spherical k-means (cosine) on L2-normalised rows: ``(assignments int32 (N,),
     centroids float32 (k, D), unit rows)``.
 
-    Trains on a seeded sample of at most ``k * 256`` rows, one FAISS iteration per call so
-    progress and cancel work between iterations, then assigns every row in chunks.
+    Trains on a seeded sample (:func:`train_rows`: all rows of a project up to 131k rows at
+    the default k, 64-256 per centroid above), one FAISS iteration per call so progress and
+    cancel work between iterations, then assigns every row in chunks. Training cost grows
+    with rows x k x D: at 1M x 1584 with k = 2000, 256 rows per centroid (512k rows) took
+    331 s of a 395 s first select. Fashion-MNIST 20k, k = 200: 64 rows per centroid against
+    all 20k, mean cosine to the centroid 0.9414 against 0.9422, cluster purity 0.833 / 0.831.
     """
     cancel = cancel or CancelToken()
     check_matrix(X)
@@ -55,7 +68,7 @@ def over_cluster(X: np.ndarray, k: int | None = None, random_state: int = 0, nit
         raise ClassKitError(f"number of clusters must be in [1, {n}], got {k}")
     faiss = import_faiss()
     rng = np.random.default_rng(random_state)
-    n_train = min(n, k * MAX_POINTS_PER_CENTROID)
+    n_train = train_rows(n, k)
     sample = np.sort(rng.choice(n, n_train, replace=False)) if n_train < n else np.arange(n)
     train = np.empty((n_train, d), np.float32)
     for lo in range(0, n_train, ASSIGN_CHUNK):

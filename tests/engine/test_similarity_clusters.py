@@ -11,7 +11,7 @@ import pytest
 from classkit.engine.errors import Cancelled, ClassKitError
 from classkit.engine.jobs import CancelToken
 from classkit.engine.similarity.clusters import (Clustering, cluster_stats, default_n_clusters,
-                                                 over_cluster, refresh_stats)
+                                                 over_cluster, refresh_stats, train_rows)
 from classkit.engine.similarity.graph import KnnGraph, knn_graph
 
 
@@ -33,6 +33,14 @@ def test_default_k_rule() -> None:
     assert default_n_clusters(100_000) == 1000
     assert default_n_clusters(1_000_000) == 2000
     assert default_n_clusters(50_000_000) == 2000
+
+
+def test_kmeans_training_sample_rule() -> None:
+    assert train_rows(20_000, 200) == 20_000            # a small project: every row
+    assert train_rows(100_000, 1000) == 100_000
+    assert train_rows(1_000_000, 2000) == 131_072       # 1M: 65 per centroid, not 256
+    assert train_rows(50_000_000, 4000) == 4000 * 64    # never under 64 per centroid
+    assert train_rows(300, 2) == 300
 
 
 def test_over_cluster_recovers_blobs_and_is_seeded() -> None:
