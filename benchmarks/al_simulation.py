@@ -60,7 +60,7 @@ from classkit.engine.select.recipe import select_batch  # noqa: E402
 from classkit.engine.select.strategies import (Diversity, RandomStrategy,  # noqa: E402
                                                Representativeness, Uncertainty)
 from classkit.engine.similarity.clusters import over_cluster, refresh_stats  # noqa: E402
-from classkit.engine.similarity.dedup import near_duplicate_groups  # noqa: E402
+from classkit.engine.similarity.dedup import look_alike_regions, near_duplicate_groups  # noqa: E402
 from classkit.engine.similarity.graph import knn_graph  # noqa: E402
 from classkit.engine.similarity.knn import build_index  # noqa: E402
 
@@ -102,6 +102,9 @@ class Sim:
         # the default embedder's own near-duplicate cosine, as a project embedded with it uses
         self.dup = near_duplicate_groups(graph, resolve_model(None).spec.near_duplicate_cosine)
         self.clusters, _ = over_cluster(X, random_state=seed)
+        # what selection treats as covered by a labeled image, as select_for_project does
+        self.region = look_alike_regions(*self.neighbours, self.clusters,
+                                         resolve_model(None).spec.near_duplicate_cosine)
         self.k = int(self.clusters.max()) + 1
         # seeded split order keys (the row index stands in for a content hash)
         self.keys = order_keys([str(i) for i in range(len(X))], seed)
@@ -117,8 +120,9 @@ class Sim:
         if probs is not None:
             disagreement = refresh_stats(self.clusters, y, probs.argmax(1), n_clusters=self.k).disagreement
         return SelectionContext(X=self.X, y=y, probs=probs, clusters=self.clusters,
-                                typicality=self.typicality, dup_group=self.dup, suspects=suspects,
-                                suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
+                                typicality=self.typicality, dup_group=self.dup, region=self.region,
+                                suspects=suspects, suspect_mask=mask, cluster_disagreement=disagreement,
+                                seed=seed)
 
 
 def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 Gathers what the strategies read, all aligned to the current embedding rows: calibrated
 probabilities (only when the current predictions come from the same embedding version),
 the over-clusters (computed now when missing or stale), typicality (mean similarity to the
-kNN-graph neighbours), near-duplicate groups, label-error suspects from the latest round's
+kNN-graph neighbours), look-alike regions (near-duplicate links inside one cluster: what a
+labeled image covers), label-error suspects from the latest round's
 out-of-fold heads, and per-cluster disagreement. The batch, each pick's reason and score,
 and its composition are stored; the batch's novelty (mean cosine distance of the picks
 to the labeled set) feeds the stop signals.
@@ -26,7 +27,9 @@ from ..select.context import SelectionContext
 from ..select.recipe import DEFAULT_WEIGHTS, select_batch
 from ..similarity.clusters import Clustering, refresh_stats
 from ..similarity.project_layer import cluster_project, ensure_graph
-from .data import LoopData, dup_groups_for, load_loop_data
+from ..embed.spec import near_duplicate_cosine
+from ..similarity.dedup import look_alike_regions
+from .data import LoopData, dup_groups_for, load_loop_data, neighbours_for
 from .ledger import current_round
 from .predictions import current_predictions
 
@@ -89,8 +92,10 @@ def build_context(project: Project, data: LoopData, seed: int = 0, progress: Pro
         y_for_stats = np.where(data.y >= 0, data.y, -1)
         disagreement = refresh_stats(np.maximum(assign, 0), y_for_stats, probs.argmax(1),
                                      n_clusters=k).disagreement
+    nb_rows, nb_sims = neighbours_for(project, data)
+    region = look_alike_regions(nb_rows, nb_sims, assign, near_duplicate_cosine(data.emb.manifest))
     ctx = SelectionContext(X=data.X, y=data.y, probs=probs, clusters=assign, typicality=typicality,
-                           dup_group=dup_groups_for(project, data.ids), suspects=scores,
+                           dup_group=dup_groups_for(project, data.ids), region=region, suspects=scores,
                            suspect_mask=mask, cluster_disagreement=disagreement, seed=seed)
     return ctx, sources
 
@@ -152,8 +157,8 @@ def _why_empty(y: np.ndarray) -> str:
     if left == 0:
         return (f"all {y.size} image(s) are labeled or marked: nothing is left to pick "
                 "(ingest more images to go on)")
-    return (f"the {left} unlabeled image(s) are all near-duplicates of images already labeled "
-            "or marked")
+    return (f"the {left} unlabeled image(s) are all near-duplicates or close look-alikes (in the "
+            "same visual mode) of images already labeled or marked")
 
 
 def _named_composition(comp: dict[str, Any], classes: list[str]) -> dict[str, Any]:

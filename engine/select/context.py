@@ -34,6 +34,8 @@ class SelectionContext:
     clusters: np.ndarray | None = None
     typicality: np.ndarray | None = None
     dup_group: np.ndarray | None = None
+    region: np.ndarray | None = None  # look-alike regions (dedup.look_alike_regions): if
+    # given, they, not dup_group, decide what a seen row covers and what one batch may share
     suspects: np.ndarray | None = None
     suspect_mask: np.ndarray | None = None
     cluster_disagreement: np.ndarray | None = None
@@ -52,6 +54,7 @@ class SelectionContext:
         self.clusters = _opt("clusters", self.clusters, n)
         self.typicality = _opt("typicality", self.typicality, n)
         self.dup_group = _opt("dup_group", self.dup_group, n)
+        self.region = _opt("region", self.region, n)
         self.suspects = _opt("suspects", self.suspects, n)
         self.suspect_mask = _opt("suspect_mask", self.suspect_mask, n)
         if self.cluster_disagreement is not None:
@@ -97,6 +100,13 @@ class SelectionContext:
         if self.probs is None:
             return None
         return np.argmax(np.asarray(self.probs[rows]), axis=1).astype(np.int64)
+
+    @property
+    def covered_by(self) -> np.ndarray | None:
+        """What selection treats as one look-alike unit per row (-1 none): ``region`` if
+        given, else ``dup_group``. Nothing is picked from a unit holding a seen row, and a
+        batch takes at most one row of each."""
+        return self.region if self.region is not None else self.dup_group
 
     def rng(self, salt: int) -> np.random.Generator:
         """A generator determined by ``seed`` and ``salt`` (one stream per use)."""

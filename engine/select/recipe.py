@@ -18,8 +18,10 @@ Decisions (documented defaults):
   is asked again, up to 6 times, for what was rejected):
   - at most ``cap_per_cluster`` rows per cluster: None = max(2, ceil(B/20), ceil(2B/K)) with K
     the clusters that still have candidates (so the cap can always be met), 0 = no cap;
-  - no candidate whose near-duplicate group holds a seen (labeled or marked) row, and at most
-    one row per near-duplicate group in the batch;
+  - no candidate whose look-alike unit holds a seen (labeled or marked) row, and at most one
+    row per unit in the batch; the unit is ``ctx.covered_by``: the look-alike region (near-
+    duplicate links inside one visual mode, ``dedup.look_alike_regions``) where the caller
+    gives one, as the project and the benchmark do, else the near-duplicate group;
   - ``exclude`` rows (e.g. already in an open batch) are never picked.
 * ``min_per_class`` (with a model, not at cold start): every predicted class with candidates
   gets at least that many rows, default ceil(0.05 B / C); rarest predicted classes first, their
@@ -72,7 +74,7 @@ def quotas(weights: dict[str, float], budget: int) -> dict[str, int]:
 
 
 class _Batch:
-    """The batch under construction and its constraints (cluster cap, one per dup group)."""
+    """The batch under construction and its constraints (cluster cap, one per look-alike unit)."""
 
     def __init__(self, ctx: SelectionContext, cap: int) -> None:
         self.ctx, self.cap = ctx, cap
@@ -82,6 +84,7 @@ class _Batch:
         self.details: list[str] = []
         self.in_cluster: dict[int, int] = {}
         self.groups: set[int] = set()
+        self.unit = ctx.covered_by
 
     def taken(self) -> np.ndarray:
         return np.asarray(self.rows, np.int64)
@@ -92,8 +95,8 @@ class _Batch:
         if self.cap and self.ctx.clusters is not None:
             full = [c for c, n in self.in_cluster.items() if n >= self.cap]
             ok &= ~np.isin(self.ctx.clusters[rows], full)
-        if self.ctx.dup_group is not None and self.groups:
-            ok &= ~np.isin(self.ctx.dup_group[rows], list(self.groups))
+        if self.unit is not None and self.groups:
+            ok &= ~np.isin(self.unit[rows], list(self.groups))
         return ok
 
     def add(self, row: int, reason: str, score: float, detail: str) -> bool:
@@ -106,16 +109,16 @@ class _Batch:
         if self.ctx.clusters is not None and self.ctx.clusters[row] >= 0:  # -1 (noise): no cap
             c = int(self.ctx.clusters[row])
             self.in_cluster[c] = self.in_cluster.get(c, 0) + 1
-        if self.ctx.dup_group is not None and self.ctx.dup_group[row] >= 0:
-            self.groups.add(int(self.ctx.dup_group[row]))
+        if self.unit is not None and self.unit[row] >= 0:
+            self.groups.add(int(self.unit[row]))
         return True
 
     def remove(self, pos: int) -> None:
         row = self.rows[pos]
         if self.ctx.clusters is not None and self.ctx.clusters[row] >= 0:
             self.in_cluster[int(self.ctx.clusters[row])] -= 1
-        if self.ctx.dup_group is not None:
-            self.groups.discard(int(self.ctx.dup_group[row]))
+        if self.unit is not None:
+            self.groups.discard(int(self.unit[row]))
         for lst in (self.rows, self.reasons, self.scores, self.details):
             del lst[pos]
 
@@ -123,8 +126,8 @@ class _Batch:
 def _base_candidates(ctx: SelectionContext, exclude: np.ndarray) -> np.ndarray:
     cands = ctx.unlabeled()
     cands = cands[~np.isin(cands, exclude)]
-    if ctx.dup_group is not None:
-        g = np.asarray(ctx.dup_group)
+    if ctx.covered_by is not None:
+        g = np.asarray(ctx.covered_by)
         seen_groups = np.unique(g[ctx.seen_mask & (g >= 0)])
         cands = cands[~np.isin(g[cands], seen_groups)]
     return cands

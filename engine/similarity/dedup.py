@@ -21,8 +21,16 @@ walking) formed one component: selection would never have proposed a second of t
 
 Unlimited components as selection's look-alike regions helped the default recipe on
 Fashion-MNIST by 0.1-0.3 points at 200-500 labels (20 seeds, paired) and cost 0.8-2.1 points
-at 50-150 labels on the digits (10 seeds); the video case decides: bounded groups everywhere
+at 50-150 labels on the digits (10 seeds): bounded groups for splits, the UI and exports
 (docs/benchmarks/learning-loop.md, Session 7).
+
+Selection uses :func:`look_alike_regions` instead: the same links, kept only between rows
+of one over-cluster (visual mode), with no size limit. A region is a chain of look-alikes
+inside one mode, never a whole video or a region spanning every class, and at most a
+mode's size. Against bounded groups (Session 8, paired, test accuracy in points): Fashion-
+MNIST, 20 seeds, +0.3 / +0.2 / +0.1 / +0.2 at 200 / 300 / 400 / 500 labels; the digits, 10
+seeds, +0.6 / +1.0 / +0.2 / +0.4 at 99 / 148 / 196 / 244 labels. OpenCV's vtest.avi (159
+frames in a three-video project, 50 modes): 37 regions, largest 15 frames.
 """
 from __future__ import annotations
 
@@ -116,3 +124,25 @@ def split_keys(groups: np.ndarray) -> np.ndarray:
     groups = np.asarray(groups, np.int64)
     g = int(groups.max()) + 1 if groups.size and groups.max() >= 0 else 0
     return np.where(groups >= 0, groups, g + np.arange(groups.shape[0]))
+
+
+def look_alike_regions(rows: np.ndarray, sims: np.ndarray, clusters: np.ndarray,
+                       threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Region id per row (int64, -1 = none): connected components of kNN links at cosine
+    >= ``threshold`` whose two ends are in the same over-cluster (``clusters``, -1 = none:
+    such rows link to nothing). ``rows``/``sims``: each row's graph neighbours (-1 = none)
+    and their cosines. What selection treats as already covered (module docstring)."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+    rows = np.asarray(rows)
+    clusters = np.asarray(clusters, np.int64)
+    if rows.ndim != 2 or clusters.shape != (rows.shape[0],) or np.shape(sims) != rows.shape:
+        raise ClassKitError(f"neighbours {rows.shape} / {np.shape(sims)} and clusters "
+                            f"{clusters.shape} do not match")
+    link = (np.asarray(sims) >= threshold) & (rows >= 0)
+    link &= (clusters[np.maximum(rows, 0)] == clusters[:, None]) & (clusters[:, None] >= 0)
+    if not link.any():
+        return np.full(rows.shape[0], -1, np.int64)
+    comp = _components(rows, link)
+    size = np.bincount(comp)
+    return np.where(size[comp] > 1, comp, -1).astype(np.int64)

@@ -189,3 +189,35 @@ def test_smoothing_can_be_forced_either_way(shapes: Project) -> None:
     assert load_predictions(project).manifest["smoothing"]["used"]
     assert (np.asarray(load_predictions(project).probs).argmax(1) == plain.argmax(1)).mean() > 0.9
     assert list_rounds(project)[-1]["settings"]["smoothing"] == "on"
+
+
+def test_selection_skips_look_alikes_of_labeled_images(tmp_path: Path) -> None:
+    from classkit.engine.embed.spec import near_duplicate_cosine
+    from classkit.engine.loop.data import load_loop_data, neighbours_for
+    from classkit.engine.loop.selection import build_context
+    from classkit.engine.similarity.dedup import look_alike_regions
+
+    from PIL import Image
+
+    tree = make_demo_data(tmp_path / "data", per_class=12)["imagefolder"]
+    for name in CLASSES:  # slightly resized copies of each class's first images: look-alikes
+        for src in sorted((tree / name).glob("*.jpg"))[:2]:
+            with Image.open(src) as im:
+                im.resize((im.width - 2, im.height - 2)).save(src.with_name("zz" + src.name))
+    with Project.create(tmp_path / "p", classes=list(CLASSES)) as project:
+        ingest(project, [tree])
+        embed_project(project, resolve_model("squeezenet1.1"))
+        _label(project, 2)  # the originals (sorted first), not their copies
+        data = load_loop_data(project)
+        ctx, _ = build_context(project, data)
+        rows, sims = neighbours_for(project, data)
+        expect = look_alike_regions(rows, sims, ctx.clusters, near_duplicate_cosine(data.emb.manifest))
+        np.testing.assert_array_equal(ctx.region, expect)
+        covered = set(ctx.region[(ctx.y != -1) & (ctx.region >= 0)].tolist())
+        assert covered, "the demo's shapes should have look-alikes of a labeled image"
+        row_of = {int(i): r for r, i in enumerate(data.ids)}
+        batch = select_for_project(project, 10, seed=0)
+        picked = [row_of[i["id"]] for i in batch["items"] if not i["labeled"]]
+        assert picked and not set(ctx.region[picked].tolist()) & covered
+        in_region = [r for r in ctx.region[picked].tolist() if r >= 0]
+        assert len(in_region) == len(set(in_region))  # one per region in a batch

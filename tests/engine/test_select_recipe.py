@@ -121,3 +121,25 @@ def test_shortfall_when_candidates_run_out_and_unknown_weight() -> None:
     assert set(ctx.unlabeled()) - {200, 202} <= set(r.rows.tolist())  # 200, 202: dup of labeled
     with pytest.raises(ValueError):
         select_batch(ctx, 5, weights={"magic": 1.0})
+
+
+def test_look_alike_regions_replace_groups_for_what_labels_cover() -> None:
+    ctx = make_ctx()
+    region = np.full(ctx.n, -1)
+    lab = np.flatnonzero(ctx.y >= 0)[0]
+    cands = ctx.unlabeled()
+    region[cands[:40]] = 7  # a region holding a labeled row: nothing of it is picked
+    region[lab] = 7
+    region[cands[40:400]] = 8  # a large region without labels: one pick at most
+    ctx.region = region
+    assert ctx.covered_by is region
+    r = select_batch(ctx, 200)
+    assert len(r.rows) == 200 and r.composition["shortfall"] == 0
+    picked = r.rows[ctx.y[r.rows] == -1]
+    assert not (region[picked] == 7).any() and (region[picked] == 8).sum() == 1
+    # the near-duplicate group holding a labeled row no longer rules (the region does)
+    ctx.dup_group[cands[40:400]] = 2
+    rows = select_batch(ctx, 200).rows
+    assert rows.size == 200 and (ctx.dup_group[rows] == 2).sum() == 1
+    ctx.region = None
+    assert ctx.covered_by is ctx.dup_group and not (ctx.dup_group[select_batch(ctx, 200).rows] == 2).any()

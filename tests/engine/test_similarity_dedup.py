@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from classkit.engine.errors import ClassKitError
-from classkit.engine.similarity.dedup import (group_sizes, list_groups, near_duplicate_groups,
-                                              split_keys)
+from classkit.engine.similarity.dedup import (group_sizes, list_groups, look_alike_regions,
+                                              near_duplicate_groups, split_keys)
 from classkit.engine.similarity.graph import KnnGraph, knn_graph
 
 skimage = pytest.importorskip("skimage")
@@ -129,3 +129,28 @@ def test_chains_of_look_alikes_do_not_become_one_group() -> None:
     # a component just under the limit is left as it is
     small = near_duplicate_groups(g, threshold=0.97, max_group=120)
     np.testing.assert_array_equal(small[:120], np.zeros(120))
+
+
+def test_look_alike_regions_stay_inside_one_visual_mode() -> None:
+    # a chain 0-119 at 0.975 (no group: test above) across three over-clusters of 40 rows,
+    # rows 120-124 linked at 0.96 only, row 125 links at 0.99 to an unclustered row 126
+    n = 127
+    rows = np.full((n, 2), -1, np.int32)
+    sims = np.zeros((n, 2), np.float32)
+    for i in range(119):
+        rows[i, 0], sims[i, 0] = i + 1, 0.975
+        rows[i + 1, 1], sims[i + 1, 1] = i, 0.975
+    for i in range(120, 124):
+        rows[i, 0], sims[i, 0] = i + 1, 0.96
+    rows[125, 0], sims[125, 0] = 126, 0.99
+    clusters = np.r_[np.repeat([0, 1, 2], 40), [3] * 6, -1]
+    region = look_alike_regions(rows, sims, clusters, threshold=0.97)
+    assert region.dtype == np.int64
+    for c in range(3):  # one region per mode: the chain is cut where the mode changes
+        assert np.unique(region[40 * c:40 * (c + 1)]).size == 1 and region[40 * c] >= 0
+    assert np.unique(region[:120]).size == 3
+    assert (region[120:] == -1).all()  # under the cosine, or linked to a row in no mode
+    with pytest.raises(ClassKitError):
+        look_alike_regions(rows, sims, clusters[:-1])
+    with pytest.raises(ClassKitError):
+        look_alike_regions(rows, sims, clusters, threshold=1.5)
