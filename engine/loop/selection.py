@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..embed.spec import near_duplicate_cosine
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..labels.events import align
@@ -26,9 +27,8 @@ from ..project import Project
 from ..select.context import SelectionContext
 from ..select.recipe import DEFAULT_WEIGHTS, select_batch
 from ..similarity.clusters import Clustering, refresh_stats
-from ..similarity.project_layer import cluster_project, ensure_graph
-from ..embed.spec import near_duplicate_cosine
 from ..similarity.dedup import look_alike_regions
+from ..similarity.project_layer import cluster_project, ensure_graph
 from .data import LoopData, dup_groups_for, load_loop_data, neighbours_for
 from .ledger import current_round
 from .predictions import current_predictions
