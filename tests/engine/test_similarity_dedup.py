@@ -108,15 +108,22 @@ def test_group_numbering_and_helpers() -> None:
     assert list_groups(np.full(3, -1)) == []
 
 
-def test_chains_of_look_alikes_do_not_become_one_group() -> None:
-    # rows 0-119: a chain, each row 0.975 to the next (a region of look-alikes, not copies);
-    # rows 120-179: 60 copies of one frame, 0.9999 to each other (a burst: one group)
-    n = 180
+def _chain(n: int, length: int = 120, sim: float = 0.975) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbours (2 per row) of ``n`` rows whose first ``length`` form a chain, each row
+    ``sim`` to the next: look-alikes, not copies. The other rows link to nothing yet."""
     rows = np.full((n, 2), -1, np.int32)
     sims = np.zeros((n, 2), np.float32)
-    for i in range(119):
-        rows[i, 0], sims[i, 0] = i + 1, 0.975
-        rows[i + 1, 1], sims[i + 1, 1] = i, 0.975
+    for i in range(length - 1):
+        rows[i, 0], sims[i, 0] = i + 1, sim
+        rows[i + 1, 1], sims[i + 1, 1] = i, sim
+    return rows, sims
+
+
+def test_chains_of_look_alikes_do_not_become_one_group() -> None:
+    # rows 0-119: a chain at 0.975; rows 120-179: 60 copies of one frame, 0.9999 to each
+    # other (a burst: one group)
+    n = 180
+    rows, sims = _chain(n)
     for i in range(120, 180):
         rows[i] = [120 + (i - 119) % 60, 120 + (i - 118) % 60]
         sims[i] = 0.9999
@@ -134,12 +141,7 @@ def test_chains_of_look_alikes_do_not_become_one_group() -> None:
 def test_look_alike_regions_stay_inside_one_visual_mode() -> None:
     # a chain 0-119 at 0.975 (no group: test above) across three over-clusters of 40 rows,
     # rows 120-124 linked at 0.96 only, row 125 links at 0.99 to an unclustered row 126
-    n = 127
-    rows = np.full((n, 2), -1, np.int32)
-    sims = np.zeros((n, 2), np.float32)
-    for i in range(119):
-        rows[i, 0], sims[i, 0] = i + 1, 0.975
-        rows[i + 1, 1], sims[i + 1, 1] = i, 0.975
+    rows, sims = _chain(127)
     for i in range(120, 124):
         rows[i, 0], sims[i, 0] = i + 1, 0.96
     rows[125, 0], sims[125, 0] = 126, 0.99
