@@ -199,7 +199,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         say(f"  {item['id']:>8}  {item['reason']:<18} {item['score']:.4f}  {item['path']}")
     if out["classes"] < 2:
         say(f"Next: look through the batch, add the classes you see (classkit classes {args.project} "
-            f"--add NAME --key 1), then label it (classkit gui {args.project}, or label --csv)")
+            f"--add NAME,NAME,...), then label it (classkit gui {args.project}, or label --csv)")
     return 0
 
 

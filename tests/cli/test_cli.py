@@ -156,3 +156,21 @@ def test_classes_add_edit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["classes", str(proj), "--edit", "emu"]) == 1
     assert main(["classes", str(proj)]) == 0
     assert "[c] cat" in capsys.readouterr().out
+
+
+def test_classes_add_several(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--add a --add b` once kept only b, and `--add a,b` made one class named "a,b"
+    proj = tmp_path / "p"
+    main(["init", str(proj)])
+    capsys.readouterr()
+    out = run_json(capsys, "classes", str(proj), "--add", "walk, rest", "--add", "groom")
+    assert [(c["name"], c["key"]) for c in out["classes"]] == [("walk", "1"), ("rest", "2"), ("groom", "3")]
+    assert main(["classes", str(proj), "--add", "run,jump", "--key", "r"]) == 1
+    assert "one at a time" in capsys.readouterr().err
+    assert main(["classes", str(proj), "--add", "run", "--add", "rest"]) == 1
+    assert "'rest' already exists" in capsys.readouterr().err
+    assert main(["classes", str(proj), "--add", "run,Run"]) == 1
+    assert "twice" in capsys.readouterr().err
+    assert main(["classes", str(proj), "--add", " , "]) == 1
+    out = run_json(capsys, "classes", str(proj))
+    assert [c["name"] for c in out["classes"]] == ["walk", "rest", "groom"]  # nothing half-added

@@ -77,7 +77,7 @@ Rectangle {
             }
             Label {
                 visible: panel.project.isOpen && panel.project.classes.length === 0
-                text: "No classes yet. Add them with: classkit classes PROJECT --add NAME"
+                text: "No classes yet. Add them with Classes… in the Label view (or classkit classes PROJECT --add cat,dog)"
                 color: Theme.mutedText
                 wrapMode: Text.WordWrap
                 Layout.fillWidth: true
