@@ -12,9 +12,6 @@ from classkit.engine.project import Project
 from ..output import close_progress, emit_json, progress_for, say
 
 REASONS = ("uncertainty", "diversity", "representativeness", "audit")
-# below this many val images the expected accuracy is rough (docs/benchmarks/learning-loop.md:
-# 5-6 points off at 100 labels, ~20 val images; 1-2.6 from 200 labels)
-ROUGH_VAL = 30
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,6 +99,7 @@ def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]])
 
 def cmd_train(args: argparse.Namespace) -> int:
     from classkit.engine.learn.smooth import smoothing_line
+    from classkit.engine.loop.metrics_view import estimate_caveats
     from classkit.engine.loop.rounds import train_round
 
     if args.weight_decay is not None and not 0.0 <= args.weight_decay <= 100.0:
@@ -120,11 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if name in m:
             say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
     if "unlabeled" in m:
-        why = ["their mean calibrated confidence"]
-        if m["unlabeled"].get("picked_share", 1.0) >= 0.5:
-            why.append("val/test images were mostly picked by active learning, which favours hard ones")
-        if m["n_val"] < ROUGH_VAL:
-            why.append(f"rough: calibrated on {m['n_val']} val images")
+        why = ["their mean calibrated confidence"] + estimate_caveats(
+            m["n_val"], "skipped" not in out["calibration"], m["unlabeled"].get("picked_share"))
         say(f"  unlabeled: expected accuracy {m['unlabeled']['accuracy']:.3f} on {m['unlabeled']['images']} "
             f"image(s) not labeled yet ({'; '.join(why)})")
     cal = out["calibration"]

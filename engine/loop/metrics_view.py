@@ -37,6 +37,24 @@ def _classes(project: Project, rnd: dict[str, Any], split: dict[str, Any]) -> li
     return names if len(names) == n and set(names) == set(per_class) else per_class[:n]
 
 
+ROUGH_VAL = 30  # below this many val images the expected accuracy is rough (learning-loop.md:
+# 4-6 points off at 100 labels, ~20 val images; 1-2.5 from 200 labels)
+
+
+def estimate_caveats(n_val: int, calibrated: bool, picked_share: float | None) -> list[str]:
+    """What to know about the accuracy expected on the images not labeled yet (their mean
+    calibrated confidence), in words the CLI and the app both show."""
+    why = []
+    if (1.0 if picked_share is None else picked_share) >= 0.5:  # most labels came from batches
+        why.append("val and test images were mostly picked by active learning, which favours "
+                   "hard ones, so their accuracy reads lower")
+    if not calibrated:
+        why.append(f"rough for now: not calibrated yet, only {n_val} val image(s)")
+    elif n_val < ROUGH_VAL:
+        why.append(f"rough for now: calibrated on only {n_val} val images")
+    return why
+
+
 def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any]:
     """One ledger row as the flat values a rounds table shows."""
     metrics = rnd.get("metrics") or {}
@@ -55,7 +73,9 @@ def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any
             "unlabeled_n": int((metrics.get("unlabeled") or {}).get("images", 0) or 0),
             # share of the labels that batches picked (None: older round)
             "picked_share": _num((metrics.get("unlabeled") or {}).get("picked_share")),
-            **_calibration(metrics),
+            **(cal := _calibration(metrics)),
+            "expected_caveats": estimate_caveats(int(val.get("n", 0) or 0), not cal["skipped"],
+                                                 _num((metrics.get("unlabeled") or {}).get("picked_share"))),
             "temperature": _num(metrics.get("temperature")),
             "semi": bool(settings.get("semi")),
             # None: a round from before neighbour smoothing existed

@@ -199,11 +199,8 @@ Item {
                     visible: view.d.expected_accuracy !== null && view.d.expected_accuracy !== undefined
                     text: "Expected accuracy on the " + (view.d.unlabeled_n || 0) + " images not labeled yet: "
                           + view.num(view.d.expected_accuracy, 3) + " (their mean calibrated confidence)."
-                          + ((view.d.picked_share ?? 1) >= 0.5  // most labels came from batches
-                             ? " Val and test images were mostly picked by active learning, which favours "
-                               + "hard ones, so their accuracy reads lower." : "")
-                          + ((view.d.val_n || 0) < 30 ? " Rough for now: calibrated on only "
-                             + (view.d.val_n || 0) + " val images." : "")
+                          + (view.d.expected_caveats || []).map(c => " " + c.charAt(0).toUpperCase()
+                                                                 + c.slice(1) + ".").join("")
                     color: Theme.mutedText
                     Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
