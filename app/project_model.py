@@ -318,7 +318,10 @@ class ProjectModel(QObject):
 
     def _require_embeddings(self) -> bool:
         if self._require_open() and not self._artifacts["hasEmbeddings"]:
-            self.errorOccurred.emit("this project has no embeddings yet: run Embed first", "")
+            self.errorOccurred.emit("this project has no embeddings yet: run Embed first"
+                                    if int(self._status.get("images", 0)) else
+                                    "this project has no images yet: add some with Pipeline > Ingest… "
+                                    "first, then Embed", "")
             return False
         return bool(self._path)
 

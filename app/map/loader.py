@@ -48,7 +48,13 @@ def load_map_data(root: str | Path) -> MapData:
     """Everything the map needs from the project at ``root`` (raises NoMap when no map)."""
     with Project.open(Path(root)) as project:
         if project.current_artifact("map") is None:
-            raise NoMap("No map yet: run Map from the pipeline (or `classkit map`).")
+            if project.db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None:
+                raise NoMap("No images yet: add a folder, video, CSV or dataset with Pipeline > "
+                            "Ingest… (or `classkit ingest`), then Embed and Compute map.")
+            if project.current_artifact("embeddings") is None:
+                raise NoMap("No map yet: run Embed, then Compute map, from the Pipeline menu "
+                            "(or `classkit embed`, `classkit map`).")
+            raise NoMap("No map yet: run Compute map from the Pipeline menu (or `classkit map`).")
         ids, coords = load_map(project)
         ids = np.asarray(ids, np.int64)
         class_specs = project.classes()

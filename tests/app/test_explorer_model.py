@@ -52,6 +52,9 @@ def test_no_project_and_no_map_are_honest(qtbot, model, shapes):
     assert model.status == "nomap" and "No map yet" in model.message
     _open(qtbot, model, shapes.parent / "missing")
     assert model.status == "error" and "Cannot load" in model.message
+    Project.create(shapes.parent / "empty").close()  # a new project: say what comes first
+    _open(qtbot, model, shapes.parent / "empty")
+    assert model.status == "nomap" and model.message.startswith("No images yet: add a folder")
 
 
 def test_map_legend_filters_selection_basket(qtbot, model, shapes):

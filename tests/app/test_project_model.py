@@ -82,7 +82,7 @@ def test_pipeline_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path
         model.createProject(str(tmp_path / "proj"), "tiny", "a,b")
     with qtbot.waitSignal(model.errorOccurred) as blocker:
         model.buildIndex()
-    assert "no embeddings yet" in blocker.args[0]
+    assert "no images yet" in blocker.args[0] and "Ingest" in blocker.args[0]
 
     revision = model.revision
     with qtbot.waitSignal(model.statusChanged, timeout=120_000):

@@ -252,8 +252,8 @@ def test_fp16_and_switching_versions(project: Project, tmp_path: Path,
 
 def test_empty_project_and_bad_arguments(project: Project, tiny_model: ModelRef) -> None:
     assert current_embeddings(project) is None
-    with pytest.raises(ClassKitError, match="no embeddings yet"):
-        load_embeddings(project)
+    with pytest.raises(ClassKitError, match="no images yet: add them with `classkit ingest"):
+        load_embeddings(project)  # an empty project: the step before embedding is named
     with pytest.raises(ClassKitError, match="no images to embed"):
         embed_project(project, tiny_model)
     with pytest.raises(ClassKitError, match="batch_size"):
