@@ -60,6 +60,8 @@ def neighbours_for(project: Project, data: LoopData) -> tuple[np.ndarray, np.nda
     similarities, from the project's cached graph (computed once per embedding version)."""
     graph = ensure_graph(project)
     g_ids = np.asarray(graph.ids, np.int64)
+    if len(g_ids) == data.n and np.array_equal(g_ids, data.ids):  # the usual case: rows agree
+        return np.asarray(graph.rows, np.int64), np.asarray(graph.sims, np.float32)  # 2 s at 1M
     pos = align(data.ids, g_ids, np.arange(len(g_ids), dtype=np.int64), -1)
     to_row = np.full(len(g_ids), -1, np.int64)
     to_row[pos[pos >= 0]] = np.flatnonzero(pos >= 0)

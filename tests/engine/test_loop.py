@@ -221,3 +221,17 @@ def test_selection_skips_look_alikes_of_labeled_images(tmp_path: Path) -> None:
         assert picked and not set(ctx.region[picked].tolist()) & covered
         in_region = [r for r in ctx.region[picked].tolist() if r >= 0]
         assert len(in_region) == len(set(in_region))  # one per region in a batch
+
+
+def test_neighbours_for_maps_graph_rows_to_data_rows(shapes: Project) -> None:
+    import dataclasses
+
+    from classkit.engine.loop.data import load_loop_data, neighbours_for
+
+    data = load_loop_data(shapes)
+    rows, sims = neighbours_for(shapes, data)  # the graph's own rows: no remapping
+    assert rows.dtype == np.int64 and rows.shape == sims.shape and rows.shape[0] == data.n
+    sub = dataclasses.replace(data, ids=data.ids[1:], X=data.X[1:], y=data.y[1:])
+    r2, s2 = neighbours_for(shapes, sub)  # one row fewer: every index moves down by one
+    np.testing.assert_array_equal(r2, np.where(rows[1:] > 0, rows[1:] - 1, -1))
+    np.testing.assert_array_equal(s2, sims[1:])
