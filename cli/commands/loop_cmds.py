@@ -118,8 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if name in m:
             say(f"  {name}: accuracy {m[name]['accuracy']:.3f}, macro F1 {m[name]['macro']['f1']:.3f}")
     if "unlabeled" in m:
-        why = ["their mean calibrated confidence"] + estimate_caveats(
-            m["n_val"], "skipped" not in out["calibration"], m["unlabeled"].get("picked_share"))
+        why = estimate_caveats(m["n_val"], "skipped" not in out["calibration"],
+                               m["unlabeled"].get("picked_share"))
         say(f"  unlabeled: expected accuracy {m['unlabeled']['accuracy']:.3f} on {m['unlabeled']['images']} "
             f"image(s) not labeled yet ({'; '.join(why)})")
     cal = out["calibration"]

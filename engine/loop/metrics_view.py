@@ -42,9 +42,9 @@ ROUGH_VAL = 30  # below this many val images the expected accuracy is rough (lea
 
 
 def estimate_caveats(n_val: int, calibrated: bool, picked_share: float | None) -> list[str]:
-    """What to know about the accuracy expected on the images not labeled yet (their mean
-    calibrated confidence), in words the CLI and the app both show."""
-    why = []
+    """What the accuracy expected on the images not labeled yet is (first item) and what to
+    know about it, in words the CLI and the app both show."""
+    why = ["their mean calibrated confidence" if calibrated else "their mean confidence"]
     if (1.0 if picked_share is None else picked_share) >= 0.5:  # most labels came from batches
         why.append("val and test images were mostly picked by active learning, which favours "
                    "hard ones, so their accuracy reads lower")

@@ -198,9 +198,9 @@ Item {
                     objectName: "expectedNote"
                     visible: view.d.expected_accuracy !== null && view.d.expected_accuracy !== undefined
                     text: "Expected accuracy on the " + (view.d.unlabeled_n || 0) + " images not labeled yet: "
-                          + view.num(view.d.expected_accuracy, 3) + " (their mean calibrated confidence)."
-                          + (view.d.expected_caveats || []).map(c => " " + c.charAt(0).toUpperCase()
-                                                                 + c.slice(1) + ".").join("")
+                          + view.num(view.d.expected_accuracy, 3)
+                          + (view.d.expected_caveats || []).map((c, i) => i === 0 ? " (" + c + ")."
+                              : " " + c.charAt(0).toUpperCase() + c.slice(1) + ".").join("")
                     color: Theme.mutedText
                     Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
