@@ -129,7 +129,8 @@ class JobRunner(QObject):
         self._callbacks[job_id] = on_result
         was_busy = self.busy
         self._jobs[job_id] = {"id": job_id, "name": name, "done": 0, "total": 0,
-                              "message": "waiting", "state": "queued"}
+                              "message": "waiting", "state": "queued",
+                              "queued_ms": time.time() * 1000.0}  # wall clock, as QML's Date.now()
         pool.start(_Job(job_id, fn, args, token, self._bridge, self.progress_interval))
         self.jobsChanged.emit()
         if not was_busy:

@@ -160,10 +160,12 @@ def test_cancel_button_on_the_job_overlay(qtbot, app_window: QQuickWindow) -> No
             time.sleep(0.005)
 
     job_id = runner.start("Embed", slow)
+    qtbot.waitUntil(lambda: _maybe(app_window, f"job_{job_id}") is not None, timeout=5_000)
+    assert not item(app_window, f"job_{job_id}").isVisible()  # a job shows once it lasts
 
     def laid_out() -> bool:  # the overlay grows upwards once its layout is polished
         button = _maybe(app_window, f"cancelJob_{job_id}")
-        if button is None:
+        if button is None or not button.isVisible():
             return False
         bottom = button.mapToScene(QPointF(0, button.height())).y()
         return 0 < bottom <= app_window.height()

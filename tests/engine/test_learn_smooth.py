@@ -179,3 +179,16 @@ def test_smoothed_predictions_on_disk(tmp_path) -> None:
                               smoothing=fit.smoothing)
         write_predictions(project, fit.head, fit.temperature, X, ids, ["a", "b"], {})
         assert load_predictions(project).manifest["smoothing"] is None
+
+
+def test_reading_metrics_does_not_import_torch() -> None:
+    # the Metrics view reads JSON and words it with smooth.smoothing_line; the learn package
+    # once imported torch eagerly, 1.2 s of every "Read metrics" job
+    import subprocess
+    import sys
+
+    code = ("import sys, classkit.engine.loop.metrics_view; "
+            "from classkit.engine.learn import softmax; "
+            "assert 'torch' not in sys.modules, 'torch was imported'; "
+            "from classkit.engine.learn import Head; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

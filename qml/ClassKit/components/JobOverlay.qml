@@ -3,11 +3,21 @@ import QtQuick.Controls
 import QtQuick.Layouts
 import ClassKit
 
-// One card per queued or running job: name, message, progress, cancel.
+// One card per queued or running job: name, message, progress, cancel. A card shows once its
+// job has lasted ``showAfterMs``: quick jobs (reading metrics, a batch summary) do not flash.
 ColumnLayout {
     id: overlay
     property var runner
+    property int showAfterMs: 600
+    property real nowMs: Date.now()
     spacing: Theme.spacing
+
+    Timer {  // the cards re-evaluate their age while jobs run
+        interval: 150
+        repeat: true
+        running: overlay.runner ? overlay.runner.busy : false
+        onTriggered: overlay.nowMs = Date.now()
+    }
 
     Repeater {
         model: overlay.runner ? overlay.runner.jobs : []
@@ -15,6 +25,7 @@ ColumnLayout {
             id: card
             required property var modelData
             objectName: "job_" + modelData.id
+            visible: overlay.nowMs - (modelData.queued_ms || 0) >= overlay.showAfterMs
             Layout.preferredWidth: 340
             padding: Theme.spacing
             background: Rectangle {
