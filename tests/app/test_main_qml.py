@@ -159,9 +159,13 @@ def test_cancel_button_on_the_job_overlay(qtbot, app_window: QQuickWindow) -> No
             progress(i, 2000, "working")
             time.sleep(0.005)
 
+    overlay = item(app_window, "jobOverlay")
+    overlay.setProperty("showAfterMs", 60_000)  # a job's card shows once the job has lasted
     job_id = runner.start("Embed", slow)
     qtbot.waitUntil(lambda: _maybe(app_window, f"job_{job_id}") is not None, timeout=5_000)
-    assert not item(app_window, f"job_{job_id}").isVisible()  # a job shows once it lasts
+    qtbot.wait(300)  # the overlay's clock ticks while jobs run
+    assert not item(app_window, f"job_{job_id}").isVisible()
+    overlay.setProperty("showAfterMs", 100)
 
     def laid_out() -> bool:  # the overlay grows upwards once its layout is polished
         button = _maybe(app_window, f"cancelJob_{job_id}")
