@@ -56,9 +56,9 @@ def over_cluster(X: np.ndarray, k: int | None = None, random_state: int = 0, nit
     Trains on a seeded sample (:func:`train_rows`: all rows of a project up to 131k rows at
     the default k, 64-256 per centroid above), one FAISS iteration per call so progress and
     cancel work between iterations, then assigns every row in chunks. Training cost grows
-    with rows x k x D: at 1M x 1584 with k = 2000 the whole call takes 142 s against 528 s
-    with 256 rows per centroid (benchmarks/kmeans_scale.py; the first select 154 s against
-    395 s). Fashion-MNIST 20k, k = 200: 64 rows per centroid against all 20k, mean cosine to
+    with rows x k x D: at 1M x 1584 with k = 2000 the whole call takes 142-160 s against
+    399-528 s with 256 rows per centroid (benchmarks/kmeans_scale.py; the first select 154 s
+    against 395 s). Fashion-MNIST 20k, k = 200: 64 rows per centroid against all 20k, mean cosine to
     the centroid 0.9414 against 0.9422, cluster purity 0.833 / 0.831.
     """
     cancel = cancel or CancelToken()
