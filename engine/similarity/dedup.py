@@ -29,8 +29,9 @@ of one over-cluster (visual mode), with no size limit. A region is a chain of lo
 inside one mode, never a whole video or a region spanning every class, and at most a
 mode's size. Against bounded groups (Session 8, paired, test accuracy in points): Fashion-
 MNIST, 20 seeds, +0.3 / +0.2 / +0.1 / +0.2 at 200 / 300 / 400 / 500 labels; the digits, 10
-seeds, +0.6 / +1.0 / +0.2 / +0.4 at 99 / 148 / 196 / 244 labels. OpenCV's vtest.avi (159
-frames in a three-video project, 50 modes): 37 regions, largest 15 frames.
+seeds, within the spread between test splits (+0.6 / +1.0 at 99 / 148 labels on one set of
+splits, -0.5 / -0.7 at 50 / 99 on the benchmark's). OpenCV's vtest.avi (159 frames in a
+three-video project, 50 modes): 37 regions, largest 15 frames.
 """
 from __future__ import annotations
 
