@@ -48,7 +48,7 @@ def load_map_data(root: str | Path) -> MapData:
     """Everything the map needs from the project at ``root`` (raises NoMap when no map)."""
     with Project.open(Path(root)) as project:
         if project.current_artifact("map") is None:
-            if project.db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None:
+            if not project.has_images():
                 raise NoMap("No images yet: add a folder, video, CSV or dataset with Pipeline > "
                             "Ingest… (or `classkit ingest`), then Embed and Compute map.")
             if project.current_artifact("embeddings") is None:

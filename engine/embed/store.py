@@ -98,7 +98,7 @@ def load_embeddings(project: Project, version: str | None = None) -> EmbeddingSe
         row = project.db.execute("SELECT version, path FROM artifacts WHERE stage=? AND "
                                  "is_current=1", (STAGE,)).fetchone()
         if row is None:
-            if project.db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None:
+            if not project.has_images():
                 raise ClassKitError("this project has no images yet: add them with `classkit ingest "
                                     "PROJECT FOLDER` (or a video, CSV or dataset), then `classkit embed`")
             raise ClassKitError("this project has no embeddings yet: run `classkit embed`")

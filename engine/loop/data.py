@@ -10,6 +10,7 @@ from ..errors import ClassKitError
 from ..labels.events import align, label_arrays
 from ..labels.splits import assign_splits, load_splits
 from ..project import Project
+from ..similarity.graph import KnnGraph
 from ..similarity.project_layer import duplicate_groups, ensure_graph
 
 
@@ -55,10 +56,12 @@ def splits_for(project: Project, data: LoopData, seed: int = 0) -> np.ndarray:
     return load_splits(project, data.ids)
 
 
-def neighbours_for(project: Project, data: LoopData) -> tuple[np.ndarray, np.ndarray]:
+def neighbours_for(project: Project, data: LoopData,
+                   graph: KnnGraph | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each row's kNN-graph neighbours as rows of ``data`` (-1 = none) and their cosine
-    similarities, from the project's cached graph (computed once per embedding version)."""
-    graph = ensure_graph(project)
+    similarities, from the project's cached graph (computed once per embedding version;
+    ``graph``: that graph, when the caller has it loaded already)."""
+    graph = ensure_graph(project) if graph is None else graph
     g_ids = np.asarray(graph.ids, np.int64)
     if len(g_ids) == data.n and np.array_equal(g_ids, data.ids):  # the usual case: rows agree
         return np.asarray(graph.rows, np.int64), np.asarray(graph.sims, np.float32)  # 2 s at 1M

@@ -61,21 +61,23 @@ def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any
     val = metrics.get("val") or {}
     snap = (rnd.get("labels") or {}).get("snapshot") or {}
     settings = rnd.get("settings") or {}
+    unlabeled = metrics.get("unlabeled") or {}
+    val_n, picked = int(val.get("n", 0) or 0), _num(unlabeled.get("picked_share"))
+    cal = _calibration(metrics)
     return {"round": int(rnd["round"]), "created_at": float(rnd.get("created_at") or 0.0),
             "labeled": int(snap.get("labeled", snap.get("total", 0)) or 0),
             "total": int(snap.get("total", 0) or 0),
-            "val_n": int(val.get("n", 0) or 0),
+            "val_n": val_n,
             "val_accuracy": _num(val.get("accuracy")),
             "macro_f1": _num((val.get("macro") or {}).get("f1")),
             "test_accuracy": _num((metrics.get("test") or {}).get("accuracy")),
             # the mean calibrated confidence on the images not labeled yet (None: older round)
-            "expected_accuracy": _num((metrics.get("unlabeled") or {}).get("accuracy")),
-            "unlabeled_n": int((metrics.get("unlabeled") or {}).get("images", 0) or 0),
+            "expected_accuracy": _num(unlabeled.get("accuracy")),
+            "unlabeled_n": int(unlabeled.get("images", 0) or 0),
             # share of the labels that batches picked (None: older round)
-            "picked_share": _num((metrics.get("unlabeled") or {}).get("picked_share")),
-            **(cal := _calibration(metrics)),
-            "expected_caveats": estimate_caveats(int(val.get("n", 0) or 0), not cal["skipped"],
-                                                 _num((metrics.get("unlabeled") or {}).get("picked_share"))),
+            "picked_share": picked,
+            **cal,
+            "expected_caveats": estimate_caveats(val_n, not cal["skipped"], picked),
             "temperature": _num(metrics.get("temperature")),
             "semi": bool(settings.get("semi")),
             # None: a round from before neighbour smoothing existed

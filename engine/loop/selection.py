@@ -92,7 +92,7 @@ def build_context(project: Project, data: LoopData, seed: int = 0, progress: Pro
         y_for_stats = np.where(data.y >= 0, data.y, -1)
         disagreement = refresh_stats(np.maximum(assign, 0), y_for_stats, probs.argmax(1),
                                      n_clusters=k).disagreement
-    nb_rows, nb_sims = neighbours_for(project, data)
+    nb_rows, nb_sims = neighbours_for(project, data, graph)
     region = look_alike_regions(nb_rows, nb_sims, assign, near_duplicate_cosine(data.emb.manifest))
     ctx = SelectionContext(X=data.X, y=data.y, probs=probs, clusters=assign, typicality=typicality,
                            dup_group=dup_groups_for(project, data.ids), region=region, suspects=scores,

@@ -351,6 +351,10 @@ class Project:
         return cls.add_classes_in(con, defs)
 
     # ----------------------------------------------------------------- counts
+    def has_images(self) -> bool:
+        """Whether anything was ingested yet (one read; an empty project names that step)."""
+        return self.db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is not None
+
     def counts(self, labeled: int | None = None) -> dict[str, int]:
         """Headline numbers for `classkit status`. ``labeled``: the labeled count when the
         caller already has it (from per-label counts), sparing a second read of every event."""

@@ -63,16 +63,21 @@ def _components(rows: np.ndarray, link: np.ndarray) -> np.ndarray:
     return connected_components(adj, directed=True, connection="weak")[1]
 
 
+def _links(rows: np.ndarray, sims: np.ndarray, threshold: float) -> np.ndarray:
+    """Which graph edges join near-duplicates: an existing neighbour at cosine >= threshold."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+    return (sims >= threshold) & (rows >= 0)
+
+
 def near_duplicate_groups(graph: KnnGraph, threshold: float = DEFAULT_THRESHOLD,
                           max_group: int = MAX_GROUP) -> np.ndarray:
     """Group id per row (int64): 0..G-1 numbered by each group's first row, -1 = no group.
     Components above ``max_group`` rows are split at stricter cosines (module docstring)."""
-    if not -1.0 <= threshold <= 1.0:
-        raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     n = graph.n
     rows = np.asarray(graph.rows)
     sims = np.asarray(graph.sims)
-    link = (sims >= threshold) & (rows >= 0)
+    link = _links(rows, sims, threshold)
     if not link.any():
         return np.full(n, -1, np.int64)
     comp = _components(rows, link)
@@ -133,14 +138,12 @@ def look_alike_regions(rows: np.ndarray, sims: np.ndarray, clusters: np.ndarray,
     >= ``threshold`` whose two ends are in the same over-cluster (``clusters``, -1 = none:
     such rows link to nothing). ``rows``/``sims``: each row's graph neighbours (-1 = none)
     and their cosines. What selection treats as already covered (module docstring)."""
-    if not -1.0 <= threshold <= 1.0:
-        raise ClassKitError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     rows = np.asarray(rows)
     clusters = np.asarray(clusters, np.int64)
     if rows.ndim != 2 or clusters.shape != (rows.shape[0],) or np.shape(sims) != rows.shape:
         raise ClassKitError(f"neighbours {rows.shape} / {np.shape(sims)} and clusters "
                             f"{clusters.shape} do not match")
-    link = (np.asarray(sims) >= threshold) & (rows >= 0)
+    link = _links(rows, np.asarray(sims), threshold)
     link &= (clusters[np.maximum(rows, 0)] == clusters[:, None]) & (clusters[:, None] >= 0)
     if not link.any():
         return np.full(rows.shape[0], -1, np.int64)
