@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from al_data import CLASSES, DATASETS, prepare_dataset  # noqa: E402
 
 from classkit.engine.embed.spec import resolve_model  # noqa: E402
+from classkit.engine.learn import graphfeat  # noqa: E402
 from classkit.engine.learn.heads import HeadConfig, predict_proba  # noqa: E402
 from classkit.engine.learn.smooth import K as SMOOTH_K  # noqa: E402
 from classkit.engine.learn.smooth import reference_probs, smoothed  # noqa: E402
@@ -126,10 +127,17 @@ class Sim:
 
 
 def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pool and test probabilities as ``classkit train`` would give them: smoothed by the
-    neighbours' vote (known labels as one-hot) when the round decided so."""
-    probs = predict_proba(fit.head, sim.X, fit.temperature)
-    test_probs = predict_proba(fit.head, X_test, fit.temperature)
+    """Pool and test probabilities as ``classkit train`` would give them: from graph
+    features when the round decided so (a test image's from its nearest pool images), and
+    smoothed by the neighbours' vote (known labels as one-hot) when the round decided so."""
+    pool_x = graphfeat.view_for(sim.X, sim.neighbours, fit.features)
+    test_x = X_test
+    if pool_x is not sim.X:
+        info = fit.features
+        test_x = graphfeat.propagate(X_test, None, sim.X, sim.test_neighbours[0][:, :info["k"]],
+                                     sim.test_neighbours[1][:, :info["k"]], info["alpha"], info["power"])
+    probs = predict_proba(fit.head, pool_x, fit.temperature)
+    test_probs = predict_proba(fit.head, test_x, fit.temperature)
     info = fit.smoothing
     if info is not None and info["used"]:
         ref = reference_probs(probs, y, y >= 0)

@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--labeled", default="2000,20000", help="label counts, one round each (growing)")
     ap.add_argument("--budget", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-select", action="store_true", help="time the training rounds only")
     ap.add_argument("--out", default=None, help="also append the JSON lines here")
     a = ap.parse_args()
 
@@ -171,7 +172,7 @@ def main() -> None:
             emit({"stage": "train", "labeled": count, "seconds": round(t_train, 2),
                   "timings": _train_timings(project), "baseline": base,
                   "import_labels_s": round(t_label, 2)})
-            for run in ("first", "again"):
+            for run in () if a.no_select else ("first", "again"):
                 t0 = time.perf_counter()
                 marks: list[tuple[float, str]] = []
                 sel = select_for_project(project, a.budget, progress=_recorder(marks))

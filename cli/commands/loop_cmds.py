@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="neighbour smoothing: each prediction also weighs what its nearest "
                         "neighbours in the kNN graph are labeled or predicted (auto: kept unless "
                         "it makes the calibrated val NLL clearly worse)")
+    p.add_argument("--graph-features", choices=("auto", "on", "off"), default="auto",
+                   help="the head reads each image's embedding averaged with its nearest "
+                        "neighbours' in the kNN graph (auto: kept unless it makes the calibrated "
+                        "val NLL clearly worse; helps most with few labels)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -98,6 +102,7 @@ def _with_progress(args: argparse.Namespace, job: Callable[..., dict[str, Any]])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from classkit.engine.learn.graphfeat import features_line
     from classkit.engine.learn.smooth import smoothing_line
     from classkit.engine.loop.metrics_view import estimate_caveats
     from classkit.engine.loop.rounds import train_round
@@ -106,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ClassKitError(f"--weight-decay: must be between 0 and 100, got {args.weight_decay:g}")
     out = _with_progress(args, lambda p, prog: train_round(
         p, head=args.head, seed=args.seed, folds=args.folds, early_stopping=args.early_stopping,
-        semi=args.semi, smoothing=args.smoothing, progress=prog,
+        semi=args.semi, smoothing=args.smoothing, features=args.graph_features, progress=prog,
         overrides=None if args.weight_decay is None else {"weight_decay": args.weight_decay}))
     if args.json:
         emit_json(out)
@@ -132,6 +137,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"  semi-supervised: {m['semi'].get('pseudo_rows', 0)} pseudo-labeled unlabeled images")
     if "smoothing" in m:
         say("  " + smoothing_line(m["smoothing"]))
+    if "features" in m:
+        say("  " + features_line(m["features"]))
     if "suspects" in m:
         say(f"  label-error suspects: {m['suspects']}"
             + (f" (to re-check: classkit suspects {args.project})" if m["suspects"] else ""))

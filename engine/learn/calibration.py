@@ -144,3 +144,17 @@ def calibrate(val_logits: np.ndarray, y_val: np.ndarray, n_bins: int = 15) -> di
     after = calibration_report(softmax(val_logits, temperature), y_val, n_bins)
     before["nll"], after["nll"] = logit_nll(val_logits, y_val), logit_nll(val_logits, y_val, temperature)
     return {"temperature": temperature, "before": before, "after": after}
+
+
+def clearly_worse(new_probs: np.ndarray, old_probs: np.ndarray, y: np.ndarray, n_se: float) -> bool:
+    """Whether ``new_probs`` fit labels ``y`` clearly worse than ``old_probs``: the mean of the
+    paired per-image NLL differences (probabilities clipped at 1e-12) more than ``n_se``
+    standard errors above 0. Paired, and "clearly", because the val sets that decide this
+    are small early on (smoothing and graph features each ask it of their val figures)."""
+    y = np.asarray(y, np.int64)
+    rows = np.arange(len(y))
+    d = (-np.log(np.maximum(np.asarray(new_probs)[rows, y], _P_FLOOR).astype(np.float64))
+         + np.log(np.maximum(np.asarray(old_probs)[rows, y], _P_FLOOR).astype(np.float64)))
+    if len(d) < 2:
+        return False
+    return bool(d.mean() - n_se * d.std(ddof=1) / np.sqrt(len(d)) > 0.0)

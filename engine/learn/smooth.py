@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ClassKitError
-from .calibration import calibration_report, fit_temperature, softmax
+from .calibration import calibration_report, clearly_worse, fit_temperature, softmax
 
 K = 10          # neighbours per row (the project graph has 20)
 POWER = 3       # neighbour weight = cosine ** POWER, as in semi.py's label spreading
@@ -135,11 +135,7 @@ def decide(val_probs: np.ndarray, val_vote: np.ndarray, y_val: np.ndarray, mode:
     plain = calibration_report(val_probs, y_val)
     smooth = calibration_report(S, y_val)
     # paired per-image NLL differences: off only when smoothing is clearly worse on val
-    rows = np.arange(len(y_val))
-    d = (-np.log(np.maximum(S[rows, y_val], 1e-12).astype(np.float64))
-         + np.log(np.maximum(val_probs[rows, y_val], 1e-12).astype(np.float64)))
-    worse = float(d.mean() - WORSE_SE * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
-    used = mode == "on" or (mode == "auto" and worse <= 0.0)
+    used = mode == "on" or (mode == "auto" and not clearly_worse(S, val_probs, y_val, WORSE_SE))
     return {"used": bool(used), **info, "temperature": float(t),
             "val": {name: {"nll": round(r["nll"], 6), "accuracy": round(r["accuracy"], 6),
                            "ece": round(r["ece"], 6)}

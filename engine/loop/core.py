@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import ClassKitError
 from ..jobs import CancelToken, ProgressFn, no_progress
+from ..learn import graphfeat
 from ..learn.calibration import calibrate, calibration_report, softmax
 from ..learn.heads import Head, HeadConfig, feature_stats, float32_rows, predict_proba
 from ..learn.metrics import classification_metrics
@@ -61,6 +62,7 @@ class RoundFit:
     suspect_mask: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     smoothing: dict[str, Any] | None = None  # learn.smooth.decide's result (``used``...)
+    features: dict[str, Any] | None = None   # learn.graphfeat.decide's result (``used``...)
 
 
 def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
               cancel: CancelToken | None = None,
               neighbours: tuple[np.ndarray, np.ndarray] | None = None,
               graph: tuple[np.ndarray, np.ndarray] | None = None,
-              smoothing: str = "auto") -> RoundFit:
+              smoothing: str = "auto", features: str = "auto") -> RoundFit:
     """Train, calibrate and evaluate a head on the labeled rows of ``X``.
 
     ``y``: class index per row, negative = no class label (only -1, unlabeled, may be
@@ -85,7 +87,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     trained on train + val with the same settings and keeps that temperature.
     ``neighbours`` (rows, similarities), aligned with ``X``: semi-supervised heads (see the
     module docstring); None trains on the labeled rows only. ``graph`` (same form):
-    neighbour smoothing of the predictions, ``smoothing`` auto/on/off (module docstring)."""
+    neighbour smoothing of the predictions, ``smoothing`` auto/on/off, and graph features
+    for the head, ``features`` auto/on/off (module docstring)."""
     cancel = cancel or CancelToken()
     config = config or HeadConfig(seed=seed)
     y = np.asarray(y, np.int64)
@@ -104,7 +107,6 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     t0 = time.perf_counter()
     use_val = len(va) >= MIN_VAL and len(np.unique(y[va])) >= 2
     fit_rows = tr if use_val else np.sort(np.concatenate([tr, va]))
-    stop_on = (_rows(X, va), y[va]) if use_val and early_stopping else (None, None)
     S = None
     if neighbours is not None:
         t1 = time.perf_counter()
@@ -129,8 +131,6 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         return lambda rows: reference_probs(predict_proba(h, _rows(X, rows), t), y[rows],
                                             known_mask[rows])
 
-    stats = feature_stats(X, seed=seed)  # every head standardises as the whole project
-
     def plain_head(rows: np.ndarray, stop: tuple = (None, None)) -> Head:
         return Head(config).fit(_rows(X, rows), y[rows], *stop, n_classes=n_classes,
                                 progress=progress, cancel=cancel, feature_stats=stats)
@@ -145,7 +145,12 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
                                 sample_weight=np.concatenate([np.ones(len(rows)), p_w]),
                                 feature_stats=stats)
 
-    head = plain_head(fit_rows, stop_on)
+    t1 = time.perf_counter()
+    head, X, stats, stop_on, feat_info = _choose_features(
+        X, graph, features, use_val, fit_rows, va, y, early_stopping, seed,
+        lambda Xf, st, stop: Head(config).fit(_rows(Xf, fit_rows), y[fit_rows], *stop, n_classes=n_classes,
+                                               progress=progress, cancel=cancel, feature_stats=st))
+    timings["first_head_s"] = round(time.perf_counter() - t1, 3)  # with the graph-features decision
     if semi and not use_val:  # no calibrated head yet: the spread labels alone
         head = semi_head(fit_rows, None, 1.0, stop_on)
     timings["train_s"] = round(time.perf_counter() - t0, 3)
@@ -194,6 +199,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         metrics["semi"] = semi_info
     if smooth_info is not None:
         metrics["smoothing"] = smooth_info
+    if feat_info is not None:
+        metrics["features"] = feat_info
     if len(te):
         te_probs = predict_proba(head, _rows(X, te), temperature)
         if smooth_info is not None and smooth_info["used"]:
@@ -202,7 +209,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         metrics["test"] = classification_metrics(y[te], te_probs.argmax(1), class_names)
         calib["test_after"] = calibration_report(te_probs, y[te])
     cancel.raise_if_cancelled()
-    fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings, smoothing=smooth_info)
+    fit = RoundFit(head, temperature, metrics, calib, labeled, timings=timings, smoothing=smooth_info,
+                   features=feat_info)
     # Every label is checked, test ones too (a wrong test label corrupts the metrics): the
     # fold heads only find suspects, so test labels still never reach the model.
     if folds > 1 and len(labeled) >= MIN_OOF:
@@ -217,3 +225,33 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
         timings["oof_s"] = round(time.perf_counter() - t1, 3)
         metrics["suspects"] = int(mask.sum())
     return fit
+
+
+def _choose_features(X: Any, graph: tuple[np.ndarray, np.ndarray] | None, mode: str, use_val: bool,
+                     fit_rows: np.ndarray, va: np.ndarray, y: np.ndarray, early_stopping: bool,
+                     seed: int, fit: Any) -> tuple[Head, Any, Any, tuple, dict[str, Any] | None]:
+    """The first (train-only, labeled rows only) head, on the embeddings or on graph
+    features (:mod:`..learn.graphfeat`), whichever the round keeps. With a val set and
+    ``mode`` auto both are fitted and compared on val. ``fit(X, stats, stop)`` trains one.
+    Returns that head, the features every later head uses, their whole-project statistics,
+    the early-stopping pair and the decision (None without a graph)."""
+    options: dict[str, Any] = {"plain": X}
+    info = None
+    if graph is not None and mode != "off":
+        gf = graphfeat.view(X, *graph)
+        if not use_val:
+            info = graphfeat.without_val(mode, f"fewer than {MIN_VAL} labeled val images")
+        elif mode == "on":
+            info = {"used": True, **graphfeat.settings(mode)}
+        options = {"graph": gf} if info is not None else {**options, "graph": gf}
+    fitted = {}
+    for name, Xf in options.items():
+        stats = feature_stats(Xf, seed=seed)  # every head standardises as the whole project
+        stop = (_rows(Xf, va), y[va]) if use_val and early_stopping else (None, None)
+        fitted[name] = (fit(Xf, stats, stop), Xf, stats, stop)
+    if len(fitted) == 2:  # auto with a val set: compare the two calibrated heads there
+        z = {name: f[0].logits(_rows(f[1], va)) for name, f in fitted.items()}
+        t = {name: float(calibrate(z[name], y[va])["temperature"]) for name in z}
+        info = graphfeat.decide(z["plain"], z["graph"], y[va], t["plain"], t["graph"], mode)
+    head, Xf, stats, stop = fitted["graph" if info is not None and info["used"] else "plain"]
+    return head, Xf, stats, stop, info

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..learn.graphfeat import features_line
 from ..learn.smooth import smoothing_line
 from ..project import Project
 from .ledger import list_rounds
@@ -83,6 +84,8 @@ def round_summary(rnd: dict[str, Any], current_train: str = "") -> dict[str, Any
             # None: a round from before neighbour smoothing existed
             "smoothed": None if "smoothing" not in metrics else bool(metrics["smoothing"].get("used")),
             "smoothing": "" if "smoothing" not in metrics else smoothing_line(metrics["smoothing"]),
+            # whether the head read graph features ("": a round from before they existed)
+            "graph_features": "" if "features" not in metrics else features_line(metrics["features"]),
             "head": str((settings.get("head") or {}).get("kind", "")),
             "suspects": int(metrics.get("suspects", 0) or 0),
             "suggest_stop": bool((rnd.get("signals") or {}).get("suggest_stop")),

@@ -17,6 +17,7 @@ from ..fsutil import write_json_atomic
 from ..jobs import CancelToken, ProgressFn, no_progress
 from ..labels.events import fetch_pairs, label_diff, label_snapshot
 from ..learn.checkpoint import save_checkpoint
+from ..learn.graphfeat import forget, view_for
 from ..learn.heads import HeadConfig
 from ..project import Project
 from .core import fit_round
@@ -56,14 +57,16 @@ def picked_share(project: Project, data: LoopData) -> float:
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
                 overrides: dict[str, Any] | None = None, early_stopping: bool = False,
-                semi: bool | None = None, smoothing: str = "auto", progress: ProgressFn = no_progress,
-                cancel: CancelToken | None = None) -> dict[str, Any]:
+                semi: bool | None = None, smoothing: str = "auto", features: str = "auto",
+                progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Any]:
     """Train the next round; returns its ledger entry (round number, versions, metrics...).
     ``semi``: also learn from the unlabeled images through labels spread over the project's
     kNN graph (:mod:`..learn.semi`; measured in benchmarks/al_simulation.py); None (auto)
     does so while fewer than :data:`SEMI_AUTO_MAX_LABELED` images have a class label.
     ``smoothing``: neighbour smoothing of the predictions (:mod:`..learn.smooth`): ``auto``
-    keeps it unless it makes the calibrated val NLL clearly worse; ``on`` / ``off`` force it."""
+    keeps it unless it makes the calibrated val NLL clearly worse; ``on`` / ``off`` force it.
+    ``features``: the head learns from graph features (each image's embedding with its
+    nearest neighbours' mean, :mod:`..learn.graphfeat`), decided on val the same way."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)
@@ -72,14 +75,20 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     mode = "auto" if semi is None else ("on" if semi else "off")
     if semi is None:
         semi = int((data.y >= 0).sum()) < SEMI_AUTO_MAX_LABELED
-    graph = neighbours_for(project, data) if semi or smoothing != "off" else None
-    fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
-                    early_stopping=early_stopping, progress=progress, cancel=cancel,
-                    neighbours=graph if semi else None, graph=graph, smoothing=smoothing)
-    cancel.raise_if_cancelled()
+    graph = neighbours_for(project, data) if semi or smoothing != "off" or features != "off" else None
+    try:
+        fit = fit_round(data.X, data.y, split, data.classes, config=config, folds=folds, seed=seed,
+                        early_stopping=early_stopping, progress=progress, cancel=cancel,
+                        neighbours=graph if semi else None, graph=graph, smoothing=smoothing,
+                        features=features)
+        cancel.raise_if_cancelled()
+    except BaseException:
+        forget()
+        raise
     version, folder = project.new_version_dir(STAGE)
     meta = {"classes": data.classes, "embedding_version": data.emb.version,
-            "dim": int(data.X.shape[1]), "head": config.to_dict()}
+            "dim": int(data.X.shape[1]), "head": config.to_dict(),
+            "features": fit.features}  # the head reads graph features: predict through them
     save_checkpoint(folder / "head.pt", fit.head, fit.temperature, meta)
     if fit.oof_probs is not None:
         np.save(folder / "oof_ids.npy", data.ids[fit.labeled_rows])
@@ -90,12 +99,16 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
                                                 "timings": fit.timings, "history": fit.head.history_})
     params = {"embedding_version": data.emb.version, "head": head, "seed": seed,
               "temperature": fit.temperature,
-              "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"])}
+              "smoothed": bool(fit.smoothing is not None and fit.smoothing["used"]),
+              "graph_features": bool(fit.features is not None and fit.features["used"])}
     project.register_artifact(STAGE, version, params)
-    pred_version, _, pred_manifest = write_predictions(
-        project, fit.head, fit.temperature, data.X, data.ids, data.classes,
-        {"train_version": version, "embedding_version": data.emb.version},
-        progress=progress, cancel=cancel, smoothing=fit.smoothing, graph=graph, y=data.y)
+    try:
+        pred_version, _, pred_manifest = write_predictions(
+            project, fit.head, fit.temperature, view_for(data.X, graph, fit.features), data.ids,
+            data.classes, {"train_version": version, "embedding_version": data.emb.version},
+            progress=progress, cancel=cancel, smoothing=fit.smoothing, graph=graph, y=data.y)
+    finally:
+        forget()  # the round's graph features (up to 512 MB) are not kept in a long-lived app
     previous = list_rounds(project)
     before = previous[-1]["labels"].get("snapshot", {}) if previous else {}
     snapshot = label_snapshot(project)
@@ -113,7 +126,7 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
         labels={"snapshot": snapshot, "diff": label_diff(before, snapshot)},
         settings={"head": config.to_dict(), "folds": folds, "seed": seed,
                   "early_stopping": early_stopping, "semi": semi, "semi_mode": mode,
-                  "smoothing": smoothing},
+                  "smoothing": smoothing, "features": features},
         metrics=metrics, signals=signals)
     return {"round": number,
             "train_version": version, "prediction_version": pred_version,

@@ -55,6 +55,7 @@ def test_rounds_and_details(qtbot, model, trained):
         assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
         assert r["temperature"] > 0 and r["train_version"]
         assert r["smoothed"] in (True, False) and r["smoothing"].startswith("neighbour smoothing: ")
+        assert r["graph_features"].startswith("graph features: ")
     assert model.selected == 2  # the latest by default
     d = model.details
     n = len(d["classes"])
@@ -163,6 +164,8 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     assert "Round 1" in root.findChild(QObject, "roundTitle").property("text")
     note = root.findChild(QObject, "smoothingNote")  # the round's smoothing decision, in words
     assert note.property("visible") and note.property("text").startswith("neighbour smoothing: ")
+    note = root.findChild(QObject, "featuresNote")  # whether the head read graph features, in words
+    assert note.property("visible") and note.property("text").startswith("graph features: ")
     expected = root.findChild(QObject, "expectedNote")  # the estimate for the unlabeled images
     assert expected.property("visible") and "6 images not labeled yet" in expected.property("text")
     details = m.property("details")  # a small val set: the estimate says it is rough

@@ -59,8 +59,9 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     capsys.readouterr()
 
     es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping",
-                  "--no-semi", "--weight-decay", "0.05", "--smoothing", "off")
+                  "--no-semi", "--weight-decay", "0.05", "--smoothing", "off", "--graph-features", "off")
     assert "smoothing" not in es["metrics"] and out["metrics"]["smoothing"]["mode"] == "auto"
+    assert "features" not in es["metrics"] and out["metrics"]["features"]["mode"] == "auto"
     assert es["metrics"]["early_stopping"] == (es["metrics"]["n_val"] >= 10)
     assert "semi" not in es["metrics"] and "semi" in out["metrics"]
     ledger = run_json(capsys, "rounds", proj)["rounds"]
@@ -70,6 +71,7 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert ledger[1]["settings"]["head"]["weight_decay"] == 0.05      # --weight-decay
     assert ledger[0]["settings"]["semi"] and not ledger[1]["settings"]["semi"]
     assert (ledger[0]["settings"]["smoothing"], ledger[1]["settings"]["smoothing"]) == ("auto", "off")
+    assert (ledger[0]["settings"]["features"], ledger[1]["settings"]["features"]) == ("auto", "off")
     restored = run_json(capsys, "rounds", proj, "--restore", "1")
     assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
     assert main(["train", proj, "--weight-decay", "-1"]) == 1
@@ -77,9 +79,9 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert main(["rounds", proj, "--restore", "9"]) == 1
     assert "no round 9" in capsys.readouterr().err
     # human-readable forms run too; train says whether predictions are smoothed, and why
-    assert main(["train", proj, "--folds", "0", "--smoothing", "on"]) == 0
+    assert main(["train", proj, "--folds", "0", "--smoothing", "on", "--graph-features", "on"]) == 0
     said = capsys.readouterr().out
-    assert "neighbour smoothing: on (on" in said
+    assert "neighbour smoothing: on (on" in said and "graph features: on (on" in said
     assert re.search(r"unlabeled: expected accuracy [01]\.\d{3} on 24 image\(s\) not labeled yet", said)
     # 48 labels: 9 val images, too few for a temperature; once said "calibrated on 9"
     assert "calibration skipped" in said

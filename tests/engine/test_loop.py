@@ -191,6 +191,29 @@ def test_smoothing_can_be_forced_either_way(shapes: Project) -> None:
     assert list_rounds(project)[-1]["settings"]["smoothing"] == "on"
 
 
+def test_graph_features_can_be_forced_either_way(shapes: Project) -> None:
+    from classkit.engine.learn.graphfeat import GraphFeatures
+    from classkit.engine.learn.heads import predict_proba
+    from classkit.engine.loop.data import load_loop_data, neighbours_for
+
+    project = shapes
+    if not list_rounds(project):
+        _label(project, 20)
+    off = train_round(project, seed=2, folds=0, smoothing="off", features="off")
+    assert "features" not in off["metrics"] and list_rounds(project)[-1]["settings"]["features"] == "off"
+    on = train_round(project, seed=2, folds=0, smoothing="off", features="on")
+    assert on["metrics"]["features"]["used"] and on["metrics"]["features"]["mode"] == "on"
+    assert list_rounds(project)[-1]["settings"]["features"] == "on"
+    # the stored predictions are the head's on the graph features, and the checkpoint says so
+    head, temp, meta = load_checkpoint(project.current_artifact("train") / "head.pt")
+    assert meta["features"]["used"] and meta["features"]["k"] == on["metrics"]["features"]["k"]
+    data = load_loop_data(project)
+    gf = GraphFeatures(data.X, *neighbours_for(project, data))
+    want = predict_proba(head, gf, temp)
+    np.testing.assert_allclose(np.asarray(load_predictions(project).probs), want, atol=1e-5)
+    assert not np.allclose(head.logits(data.X), head.logits(gf), atol=1e-2)  # not the plain rows
+
+
 def test_selection_skips_look_alikes_of_labeled_images(tmp_path: Path) -> None:
     from classkit.engine.embed.spec import near_duplicate_cosine
     from classkit.engine.loop.data import load_loop_data, neighbours_for

@@ -194,6 +194,13 @@ Item {
                     color: Theme.mutedText
                     Layout.fillWidth: true; wrapMode: Text.WordWrap
                 }
+                Label {  // whether the head read graph features, with the val figures
+                    objectName: "featuresNote"
+                    visible: (view.d.graph_features || "") !== ""
+                    text: view.d.graph_features || ""
+                    color: Theme.mutedText
+                    Layout.fillWidth: true; wrapMode: Text.WordWrap
+                }
                 Label {  // the estimate for the images not labeled yet, and why val/test read lower
                     objectName: "expectedNote"
                     visible: view.d.expected_accuracy !== null && view.d.expected_accuracy !== undefined
