@@ -8,7 +8,8 @@ after each batch the labeler reveals the true labels, and a head is trained exac
 splits, early stopping and temperature on val, out-of-fold label-error suspects) and
 scored on the test set. Training is semi-supervised as in ``classkit train`` (labels spread
 over the pool's kNN graph, combined with the calibrated head, as weighted pseudo-labels);
-``--no-semi`` measures ``classkit train --no-semi``. Predictions are neighbour-smoothed as
+``--no-semi`` measures ``classkit train --no-semi``, ``--graph-features auto`` the opt-in
+graph features (``engine.learn.graphfeat``). Predictions are neighbour-smoothed as
 ``classkit train`` does (auto: kept unless the calibrated val NLL is clearly worse): the pool's
 through its own kNN graph (what selection sees), the held-out test images through their 10
 nearest pool images (``--smoothing off`` measures the head alone). Strategies, side by side
@@ -136,7 +137,7 @@ def predict_sim(fit: Any, sim: Sim, y: np.ndarray, X_test: np.ndarray) -> tuple[
         info = fit.features
         test_x = graphfeat.propagate(X_test, None, sim.X, sim.test_neighbours[0][:, :info["k"]],
                                      sim.test_neighbours[1][:, :info["k"]], info["alpha"], info["power"])
-    probs = predict_proba(fit.head, pool_x, fit.temperature)
+    probs = graphfeat.predict_proba(fit.head, pool_x, fit.temperature)
     test_probs = predict_proba(fit.head, test_x, fit.temperature)
     info = fit.smoothing
     if info is not None and info["used"]:
@@ -180,7 +181,7 @@ def run_strategy(sim: Sim, strategy: str, y_pool: np.ndarray, X_test: np.ndarray
         t1 = time.perf_counter()
         fit = fit_round(sim.X, y, split, CLASSES, config=config, folds=args.folds, seed=seed,
                         neighbours=None if args.no_semi else sim.neighbours, graph=sim.neighbours,
-                        smoothing=args.smoothing)
+                        smoothing=args.smoothing, features=args.graph_features)
         probs, test_probs = predict_sim(fit, sim, y, X_test)
         acc = float((test_probs.argmax(1) == y_test).mean())
         unl = np.flatnonzero(y == -1)  # what classkit train estimates, against the truth
@@ -206,7 +207,7 @@ def reference_accuracy(sim: Sim, y_pool: np.ndarray, X_test: np.ndarray, y_test:
     split = sim_splits(y_pool, np.full(len(y_pool), -1, np.int64),
                        order_keys([str(i) for i in range(len(y_pool))], seed))
     fit = fit_round(sim.X, y_pool, split, CLASSES, config=HeadConfig(kind=args.head, seed=seed), folds=0,
-                    graph=sim.neighbours, smoothing=args.smoothing)
+                    graph=sim.neighbours, smoothing=args.smoothing, features=args.graph_features)
     return float((predict_sim(fit, sim, y_pool, X_test)[1].argmax(1) == y_test).mean())
 
 
@@ -267,6 +268,8 @@ def main() -> None:
                     help="labeled rows only, no label spreading (`classkit train --no-semi`)")
     ap.add_argument("--smoothing", choices=("auto", "on", "off"), default="auto",
                     help="neighbour smoothing of predictions, as `classkit train --smoothing`")
+    ap.add_argument("--graph-features", choices=("off", "auto", "on"), default="off",
+                    help="the head reads graph features, as `classkit train --graph-features`")
     ap.add_argument("--cache", type=Path, help="embedding cache folder (al_data.py's default)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()

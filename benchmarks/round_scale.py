@@ -21,6 +21,7 @@ visible next to it.
 
     python benchmarks/round_scale.py --n 100000                       # ~1-2 min
     python benchmarks/round_scale.py --n 1000000 --dim 384 --labeled 2000,20000
+    python benchmarks/round_scale.py --n 1000000 --labeled 2000 --no-select --graph-features off,auto
 """
 from __future__ import annotations
 
@@ -144,6 +145,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-select", action="store_true", help="time the training rounds only")
+    ap.add_argument("--graph-features", default="off",
+                    help="modes to train with, one round each per label count: off,auto,on")
     ap.add_argument("--out", default=None, help="also append the JSON lines here")
     a = ap.parse_args()
 
@@ -166,12 +169,14 @@ def main() -> None:
             have = count
             t_label = time.perf_counter() - t0
             base = baseline(X, y_true, labeled, a.classes)
-            t0 = time.perf_counter()
-            train_round(project)
-            t_train = time.perf_counter() - t0
-            emit({"stage": "train", "labeled": count, "seconds": round(t_train, 2),
-                  "timings": _train_timings(project), "baseline": base,
-                  "import_labels_s": round(t_label, 2)})
+            for mode in a.graph_features.split(","):
+                t0 = time.perf_counter()
+                out = train_round(project, features=mode)
+                t_train = time.perf_counter() - t0
+                emit({"stage": "train", "labeled": count, "graph_features": mode,
+                      "used": (out["metrics"].get("features") or {}).get("used", False),
+                      "seconds": round(t_train, 2), "timings": _train_timings(project), "baseline": base,
+                      "import_labels_s": round(t_label, 2)})
             for run in () if a.no_select else ("first", "again"):
                 t0 = time.perf_counter()
                 marks: list[tuple[float, str]] = []

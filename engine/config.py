@@ -140,6 +140,9 @@ class ProjectSettings(_Config):
     weight_representativeness: float = 0.15
     weight_audit: float = 0.10
     cap_per_cluster: int = -1
+    # whether the head reads graph features (engine.learn.graphfeat): off, auto or on; opt-in
+    # because they helped on one benchmark dataset and cost on another
+    graph_features: str = "off"
 
     def __post_init__(self) -> None:
         _check_int("autosave_ms", self.autosave_ms, 50, 60_000)
@@ -152,6 +155,8 @@ class ProjectSettings(_Config):
         if sum(getattr(self, name) for name in WEIGHT_SETTINGS.values()) <= 0:
             raise ConfigError("weight_uncertainty", "at least one batch share must be above 0")
         _check_int("cap_per_cluster", self.cap_per_cluster, -1, 100_000)
+        if self.graph_features not in ("off", "auto", "on"):
+            raise ConfigError("graph_features", f"must be off, auto or on, got {self.graph_features!r}")
 
     def batch_weights(self) -> dict[str, float]:
         """The recipe's shares by strategy name, as ``select_batch`` takes them."""

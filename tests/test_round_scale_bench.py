@@ -23,3 +23,13 @@ def test_round_scale_runs_a_round(tmp_path: Path) -> None:
     sels = [r for r in recs if r["stage"] == "select"]
     assert all(r["picked"] == 40 and sum(r["by_reason"].values()) == 40 for r in sels)
     assert "k-means" in sels[0]["steps"] and "k-means" not in sels[1]["steps"]  # clusters once
+
+
+def test_round_scale_times_graph_features_beside_the_plain_head(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "round_scale.py"), "--n", "2000", "--dim", "16",
+                    "--classes", "4", "--labeled", "120", "--no-select", "--graph-features", "off,on",
+                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=300)
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["stage"] for r in recs] == ["build", "train", "train"]
+    assert [(r["graph_features"], r["used"]) for r in recs[1:]] == [("off", False), ("on", True)]

@@ -75,7 +75,7 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
               cancel: CancelToken | None = None,
               neighbours: tuple[np.ndarray, np.ndarray] | None = None,
               graph: tuple[np.ndarray, np.ndarray] | None = None,
-              smoothing: str = "auto", features: str = "auto") -> RoundFit:
+              smoothing: str = "auto", features: str = "off") -> RoundFit:
     """Train, calibrate and evaluate a head on the labeled rows of ``X``.
 
     ``y``: class index per row, negative = no class label (only -1, unlabeled, may be
@@ -88,7 +88,8 @@ def fit_round(X: np.ndarray, y: np.ndarray, split: np.ndarray, class_names: list
     ``neighbours`` (rows, similarities), aligned with ``X``: semi-supervised heads (see the
     module docstring); None trains on the labeled rows only. ``graph`` (same form):
     neighbour smoothing of the predictions, ``smoothing`` auto/on/off, and graph features
-    for the head, ``features`` auto/on/off (module docstring)."""
+    for the head, ``features`` off (the default: see :mod:`..learn.graphfeat` for why) / auto /
+    on (module docstring)."""
     cancel = cancel or CancelToken()
     config = config or HeadConfig(seed=seed)
     y = np.asarray(y, np.int64)

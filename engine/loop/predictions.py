@@ -67,6 +67,8 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
     probabilities are smoothed by the neighbours' vote, known labels counting as one-hot.
     With ``y``, the manifest's ``expected_accuracy`` estimates the accuracy on the unlabeled
     rows (``y == -1``; :func:`expected_accuracy`)."""
+    from ..learn.graphfeat import GraphFeatures
+    from ..learn.graphfeat import predict_proba as graph_proba
     from ..learn.heads import predict_proba
 
     cancel = cancel or CancelToken()
@@ -76,7 +78,10 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
     version, folder = project.new_version_dir(STAGE)
     probs = np.lib.format.open_memmap(folder / "probs.tmp.npy", "w+", np.float32,
                                       (len(ids), len(classes)))
-    for lo in range(0, len(ids), CHUNK):
+    if isinstance(X, GraphFeatures):  # the head reads graph features: through its logits if linear
+        probs[:] = graph_proba(head, X, temperature)
+        progress(len(ids), len(ids), "predicting")
+    for lo in range(0, len(ids), CHUNK) if not isinstance(X, GraphFeatures) else ():
         cancel.raise_if_cancelled()
         probs[lo:lo + CHUNK] = predict_proba(head, X[lo:lo + CHUNK], temperature)  # float16 widened by torch
         progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")

@@ -57,7 +57,7 @@ def picked_share(project: Project, data: LoopData) -> float:
 
 def train_round(project: Project, head: str = "linear", seed: int = 0, folds: int = 5,
                 overrides: dict[str, Any] | None = None, early_stopping: bool = False,
-                semi: bool | None = None, smoothing: str = "auto", features: str = "auto",
+                semi: bool | None = None, smoothing: str = "auto", features: str | None = None,
                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Any]:
     """Train the next round; returns its ledger entry (round number, versions, metrics...).
     ``semi``: also learn from the unlabeled images through labels spread over the project's
@@ -66,10 +66,14 @@ def train_round(project: Project, head: str = "linear", seed: int = 0, folds: in
     ``smoothing``: neighbour smoothing of the predictions (:mod:`..learn.smooth`): ``auto``
     keeps it unless it makes the calibrated val NLL clearly worse; ``on`` / ``off`` force it.
     ``features``: the head learns from graph features (each image's embedding with its
-    nearest neighbours' mean, :mod:`..learn.graphfeat`), decided on val the same way."""
+    nearest neighbours' mean, :mod:`..learn.graphfeat`): ``off``, ``on``, or ``auto``,
+    decided on val like smoothing; None: the project's ``graph_features`` setting (off unless
+    changed). Opt-in because they help on some data and cost on other (measured in that
+    module's docstring)."""
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
     data = load_loop_data(project)
+    features = project.settings.graph_features if features is None else features
     split = splits_for(project, data, seed=seed)
     config = HeadConfig.from_dict({**(overrides or {}), "kind": head, "seed": seed})
     mode = "auto" if semi is None else ("on" if semi else "off")

@@ -121,6 +121,15 @@ def test_label_import_summary_is_shown(qtbot, app_window: QQuickWindow) -> None:
     assert item(app_window, "importSummary").property("text") == "3 row(s): labeled 2, unmatched 1"
 
 
+def test_settings_offer_graph_features(app_window: QQuickWindow) -> None:
+    """The Settings view lets a project opt in to graph features (off by default)."""
+    box = item(app_window, "graphFeaturesBox")
+    assert box.property("count") == 3 and box.property("currentText") == "off"
+    box.setProperty("currentIndex", 1)
+    assert box.property("currentText") == "auto"
+    box.setProperty("currentIndex", 0)
+
+
 def test_theme_toggle(qtbot, app_window: QQuickWindow) -> None:
     light = app_window.color().name()
     click(app_window, item(app_window, "nav_settings"))

@@ -24,8 +24,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         label = current_labels(p)[10]
     wrong = next(c for c in ("circle", "square", "triangle") if c != label)
     assert main(["label", str(proj), "--id", "10", "--set", wrong]) == 0
-    for _ in range(2):
-        assert main(["train", str(proj), "--folds", "3", "--no-semi", "--json"]) == 0
+    for extra in ([], ["--graph-features", "auto"]):  # round 2 also decides on graph features
+        assert main(["train", str(proj), "--folds", "3", "--no-semi", "--json", *extra]) == 0
     return proj
 
 
@@ -55,7 +55,8 @@ def test_rounds_and_details(qtbot, model, trained):
         assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
         assert r["temperature"] > 0 and r["train_version"]
         assert r["smoothed"] in (True, False) and r["smoothing"].startswith("neighbour smoothing: ")
-        assert r["graph_features"].startswith("graph features: ")
+    assert rounds[0]["graph_features"] == ""  # off: nothing to say
+    assert rounds[1]["graph_features"].startswith("graph features: ")
     assert model.selected == 2  # the latest by default
     d = model.details
     n = len(d["classes"])
@@ -159,13 +160,14 @@ def test_metrics_view_lists_the_rounds(qtbot, trained, qml_dir, tmp_path):
     cells = {c.objectName() for c in grid.childItems()}
     assert {"rowLabel_0", "cell_0_0", "cell_2_2"} <= cells
     assert root.findChild(QObject, "restoreButton").property("enabled") is False  # latest is current
+    features = root.findChild(QObject, "featuresNote")  # round 2's graph-features decision, in words
+    assert features.property("visible") and features.property("text").startswith("graph features: ")
     m.select(1)
     qtbot.waitUntil(lambda: root.findChild(QObject, "restoreButton").property("enabled"), timeout=5_000)
     assert "Round 1" in root.findChild(QObject, "roundTitle").property("text")
     note = root.findChild(QObject, "smoothingNote")  # the round's smoothing decision, in words
     assert note.property("visible") and note.property("text").startswith("neighbour smoothing: ")
-    note = root.findChild(QObject, "featuresNote")  # whether the head read graph features, in words
-    assert note.property("visible") and note.property("text").startswith("graph features: ")
+    assert not features.property("visible")  # round 1 did not use them
     expected = root.findChild(QObject, "expectedNote")  # the estimate for the unlabeled images
     assert expected.property("visible") and "6 images not labeled yet" in expected.property("text")
     details = m.property("details")  # a small val set: the estimate says it is rough

@@ -122,6 +122,12 @@ def test_pipeline_status_and_settings(qtbot, model: ProjectModel, tmp_path: Path
         model.saveSettings({"thumbnail_size": 5})
     assert "thumbnail_size" in blocker.args[2]
     assert model.settings["thumbnail_size"] == 128
+    with qtbot.waitSignal(model.settingsChanged, timeout=30_000):  # the Settings view's graph features
+        model.saveSettings({"graph_features": "auto"})
+    assert model.settings["graph_features"] == "auto"
+    with qtbot.waitSignal(model.runner.jobFailed, timeout=30_000) as blocker:
+        model.saveSettings({"graph_features": "sometimes"})
+    assert "graph_features" in blocker.args[2] and model.settings["graph_features"] == "auto"
 
 
 def test_models_and_source_kinds(model: ProjectModel) -> None:

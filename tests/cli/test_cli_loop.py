@@ -61,7 +61,7 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     es = run_json(capsys, "train", proj, "--head", "mlp", "--folds", "0", "--early-stopping",
                   "--no-semi", "--weight-decay", "0.05", "--smoothing", "off", "--graph-features", "off")
     assert "smoothing" not in es["metrics"] and out["metrics"]["smoothing"]["mode"] == "auto"
-    assert "features" not in es["metrics"] and out["metrics"]["features"]["mode"] == "auto"
+    assert "features" not in es["metrics"] and "features" not in out["metrics"]  # off by default
     assert es["metrics"]["early_stopping"] == (es["metrics"]["n_val"] >= 10)
     assert "semi" not in es["metrics"] and "semi" in out["metrics"]
     ledger = run_json(capsys, "rounds", proj)["rounds"]
@@ -71,7 +71,7 @@ def test_train_predict_select_rounds(labeled_project: Path, tmp_path: Path,
     assert ledger[1]["settings"]["head"]["weight_decay"] == 0.05      # --weight-decay
     assert ledger[0]["settings"]["semi"] and not ledger[1]["settings"]["semi"]
     assert (ledger[0]["settings"]["smoothing"], ledger[1]["settings"]["smoothing"]) == ("auto", "off")
-    assert (ledger[0]["settings"]["features"], ledger[1]["settings"]["features"]) == ("auto", "off")
+    assert (ledger[0]["settings"]["features"], ledger[1]["settings"]["features"]) == ("off", "off")
     restored = run_json(capsys, "rounds", proj, "--restore", "1")
     assert restored["restored"] == 1 and restored["train_version"] == ledger[0]["train_version"]
     assert main(["train", proj, "--weight-decay", "-1"]) == 1

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from classkit.engine.errors import ClassKitError
+from classkit.engine.learn import graphfeat
 from classkit.engine.learn.graphfeat import (GraphFeatures, decide, features_line, propagate, view_for,
                                              without_val)
-from classkit.engine.learn.heads import predict_proba
+from classkit.engine.learn.heads import Head, HeadConfig, predict_proba
 from classkit.engine.loop.core import fit_round
 
 from .test_learn_semi import knn
@@ -18,8 +19,7 @@ def _expected(X: np.ndarray, rows: np.ndarray, sims: np.ndarray, i: int, alpha: 
               power: float = 3.0) -> np.ndarray:
     w = np.array([max(s, 0.0) ** power if r >= 0 else 0.0 for r, s in zip(rows[i], sims[i], strict=True)])
     m = sum(w_j * X[r].astype(np.float64) for w_j, r in zip(w, rows[i], strict=True) if r >= 0)
-    f = X[i].astype(np.float64) + alpha * (m / w.sum() if w.sum() > 0 else 0.0)
-    return f / np.linalg.norm(f)
+    return X[i].astype(np.float64) + alpha * (m / w.sum() if w.sum() > 0 else 0.0)
 
 
 def test_rows_are_the_embedding_plus_the_neighbours_weighted_mean() -> None:
@@ -49,6 +49,25 @@ def test_rows_are_the_embedding_plus_the_neighbours_weighted_mean() -> None:
         GraphFeatures(X, rows[:3], sims[:3])
     with pytest.raises(ClassKitError, match="index"):
         gf[np.array([0.5])]
+
+
+def test_a_linear_head_predicts_a_whole_project_through_its_logits() -> None:
+    """graphfeat.predict_proba: a linear head's logits on x + alpha m are its logits on x
+    plus alpha x its neighbours' (less the bias), so a project is predicted without
+    gathering neighbour embeddings; other heads read the features themselves."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 16)).astype(np.float16)  # as projects store them
+    rows = rng.integers(-1, 400, (400, 12))
+    rows[7] = -1                                        # a row with no neighbour at all
+    sims = rng.uniform(-0.2, 1.0, (400, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 400)
+    gf = GraphFeatures(X, rows, sims)
+    for kind in ("linear", "mlp"):
+        head = Head(HeadConfig(kind=kind, max_epochs=20)).fit(gf[np.arange(200)], y[:200], n_classes=3)
+        np.testing.assert_allclose(graphfeat.predict_proba(head, gf, 1.7), predict_proba(head, gf[:], 1.7),
+                                   atol=2e-6)
+    plain = np.ones((3, 16), np.float32)
+    np.testing.assert_allclose(graphfeat.predict_proba(head, plain), predict_proba(head, plain))
 
 
 def test_decide_and_the_line_people_read() -> None:
@@ -102,17 +121,17 @@ def test_fit_round_learns_from_graph_features_where_neighbours_share_the_class()
     y, split = _few_labels(y_true, 30, 30)
     nb = knn(X)
     unl = y == -1
-    off = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=nb, smoothing="off", features="off")
-    fit = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=nb, smoothing="off")
+    off = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=nb, smoothing="off")  # off: the default
+    fit = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=nb, smoothing="off", features="auto")
     assert off.features is None and "features" not in off.metrics
     info = fit.features
     assert info["used"] and info["mode"] == "auto" and fit.metrics["features"] is info
     acc_off = (predict_proba(off.head, X, off.temperature).argmax(1) == y_true)[unl].mean()
     acc = (predict_proba(fit.head, view_for(X, nb, info), fit.temperature).argmax(1) == y_true)[unl].mean()
-    assert acc > acc_off + 0.02, (acc, acc_off)  # measured: 0.896 against 0.859
+    assert acc > acc_off + 0.02, (acc, acc_off)  # measured: 0.894 against 0.859
     # with no val set there is nothing to compare on: auto uses them, as smoothing does
     none = fit_round(X, y, np.where(split == 1, 0, split), ["a", "b", "c"], folds=0, graph=nb,
-                     smoothing="off")
+                     smoothing="off", features="auto")
     assert none.features["used"] and "skipped" in none.features
     forced = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=nb, smoothing="off", features="on")
     assert forced.features["used"] and forced.features["mode"] == "on"
@@ -127,7 +146,8 @@ def test_fit_round_drops_graph_features_where_neighbours_mislead() -> None:
     rows = np.stack([rng.choice(pools[c], 10, replace=False) for c in other])
     sims = np.full(rows.shape, 0.9, np.float32)
     y, split = _few_labels(y_true, 60, 90)
-    fit = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=(rows, sims), smoothing="off")
+    fit = fit_round(X, y, split, ["a", "b", "c"], folds=0, graph=(rows, sims), smoothing="off",
+                    features="auto")
     info = fit.features
     assert not info["used"] and info["val"]["graph"]["nll"] > info["val"]["plain"]["nll"]
     plain = fit_round(X, y, split, ["a", "b", "c"], folds=0, smoothing="off")

@@ -212,6 +212,14 @@ def test_graph_features_can_be_forced_either_way(shapes: Project) -> None:
     want = predict_proba(head, gf, temp)
     np.testing.assert_allclose(np.asarray(load_predictions(project).probs), want, atol=1e-5)
     assert not np.allclose(head.logits(data.X), head.logits(gf), atol=1e-2)  # not the plain rows
+    # without a mode, a round follows the project's setting (the app's Settings view)
+    project.update_settings(graph_features="auto")
+    try:
+        auto = train_round(project, seed=2, folds=0)
+        assert auto["metrics"]["features"]["mode"] == "auto"
+        assert list_rounds(project)[-1]["settings"]["features"] == "auto"
+    finally:
+        project.update_settings(graph_features="off")
 
 
 def test_selection_skips_look_alikes_of_labeled_images(tmp_path: Path) -> None:

@@ -15,10 +15,12 @@ Item {
         thumbSize.value = s.thumbnail_size ?? 256
         thumbQuality.value = s.thumbnail_quality ?? 90
         cacheMb.value = s.cache_max_mb ?? 4096
+        graphFeatures.currentIndex = Math.max(0, graphFeatures.find(s.graph_features ?? "off"))
     }
     function save() {
         project.saveSettings({ autosave_ms: autosave.value, thumbnail_size: thumbSize.value,
-                               thumbnail_quality: thumbQuality.value, cache_max_mb: cacheMb.value })
+                               thumbnail_quality: thumbQuality.value, cache_max_mb: cacheMb.value,
+                               graph_features: graphFeatures.currentText })
     }
 
     Component.onCompleted: load()
@@ -77,6 +79,17 @@ Item {
                 Label {
                     text: "MB; pruning drops the least recently used thumbnails above it (0 = keep none)"
                     color: Theme.mutedText
+                }
+
+                Label { text: "Graph features" }
+                ComboBox { id: graphFeatures; objectName: "graphFeaturesBox"; model: ["off", "auto", "on"] }
+                Label {
+                    text: "Training: the model also reads each image's nearest neighbours (auto: decided on "
+                          + "val each round). Helped with few labels on one test dataset, cost accuracy on "
+                          + "another: compare rounds in Metrics."
+                    color: Theme.mutedText
+                    wrapMode: Text.WordWrap
+                    Layout.maximumWidth: 360
                 }
             }
             RowLayout {
