@@ -60,7 +60,8 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
                       graph: tuple[np.ndarray, np.ndarray] | None = None,
                       y: np.ndarray | None = None) -> tuple[str, Path, dict[str, Any]]:
     """Predict every row of ``X`` and save a new predictions version (made current); returns
-    its version, folder and manifest.
+    its version, folder and manifest. ``X`` may be a ``learn.graphfeat.GraphFeatures`` view
+    (the round's head reads graph features): then a linear head predicts through its logits.
 
     With ``smoothing`` (a ``learn.smooth.decide`` result whose ``used`` is true), ``graph``
     (each row's neighbours) and ``y`` (class per row, negative = none), the head's
@@ -81,10 +82,11 @@ def write_predictions(project: Project, head: Head, temperature: float, X: np.nd
     if isinstance(X, GraphFeatures):  # the head reads graph features: through its logits if linear
         probs[:] = graph_proba(head, X, temperature)
         progress(len(ids), len(ids), "predicting")
-    for lo in range(0, len(ids), CHUNK) if not isinstance(X, GraphFeatures) else ():
-        cancel.raise_if_cancelled()
-        probs[lo:lo + CHUNK] = predict_proba(head, X[lo:lo + CHUNK], temperature)  # float16 widened by torch
-        progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")
+    else:
+        for lo in range(0, len(ids), CHUNK):
+            cancel.raise_if_cancelled()
+            probs[lo:lo + CHUNK] = predict_proba(head, X[lo:lo + CHUNK], temperature)  # float16 widened
+            progress(min(lo + CHUNK, len(ids)), len(ids), "predicting")
     if smoothing is not None and smoothing.get("used"):
         if graph is None or y is None:
             raise ClassKitError("smoothed predictions need the kNN graph and the labels")
