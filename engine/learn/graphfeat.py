@@ -141,9 +141,8 @@ def view(X: Any, nbr_rows: np.ndarray, nbr_sims: np.ndarray, alpha: float = ALPH
     (rounds on one in-memory project, as in benchmarks/al_simulation.py, compute the
     features once). The key holds the arrays themselves, so their ids cannot be reused."""
     key = (X, nbr_rows, nbr_sims, float(alpha), int(k), float(power))
-    if _LAST and len(_LAST[0][0]) == len(key) and all(
-            a is b if isinstance(a, np.ndarray) or hasattr(a, "shape") else a == b
-            for a, b in zip(_LAST[0][0], key, strict=True)):
+    if _LAST and all(a is b if hasattr(a, "shape") else a == b
+                     for a, b in zip(_LAST[0][0], key, strict=True)):
         return _LAST[0][1]
     gf = GraphFeatures(X, nbr_rows, nbr_sims, alpha, k, power)
     _LAST[:] = [(key, gf)]
@@ -188,23 +187,6 @@ def propagate(Q: Any, q_rows: np.ndarray | None, X: Any, nbr_rows: np.ndarray, n
     return f.numpy()
 
 
-def _neighbour_mean(Z: np.ndarray, nbr_rows: np.ndarray, nbr_sims: np.ndarray,
-                    power: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the cos**power-weighted mean of its neighbours' rows of ``Z`` (0 without any),
-    and whether it has any (weight > 0)."""
-    out = np.zeros_like(Z)
-    has = np.zeros(len(Z), bool)
-    for lo in range(0, len(Z), 65536):
-        r = np.asarray(nbr_rows[lo:lo + 65536], np.int64)
-        ok = (r >= 0) & (r < len(Z))
-        w = np.where(ok, np.maximum(np.asarray(nbr_sims[lo:lo + 65536], np.float32), 0.0) ** power, 0.0)
-        tot = w.sum(1, keepdims=True)
-        has[lo:lo + 65536] = tot[:, 0] > 0
-        w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0).astype(np.float32)
-        out[lo:lo + 65536] = np.einsum("nk,nkc->nc", w, Z[np.where(ok, r, 0)])
-    return out, has
-
-
 def predict_proba(head: Any, X: Any, temperature: float = 1.0) -> np.ndarray:
     """Calibrated probabilities (float32, N x C) of every row of ``X``, which may be a
     :class:`GraphFeatures`. A linear head on graph features of a whole project is applied
@@ -212,16 +194,19 @@ def predict_proba(head: Any, X: Any, temperature: float = 1.0) -> np.ndarray:
     of a gather of 10 neighbour embeddings per image."""
     from torch import nn
 
-    from .calibration import softmax as _softmax
     from .heads import predict_proba as _predict
+    from .smooth import neighbour_vote
 
     if not isinstance(X, GraphFeatures) or not isinstance(getattr(head, "module_", None), nn.Linear):
         return _predict(head, X, temperature)
     z = head.logits(X.X)
     bias = head.module_.bias.detach().numpy().astype(np.float32)
-    mean, has = _neighbour_mean(z, X.rows, X.sims, X.power)
-    z += np.float32(X.alpha) * (mean - np.where(has[:, None], bias, np.float32(0)))
-    return _softmax(z, temperature)
+    # the neighbours' weighted mean of (logits - bias); a row with no neighbour of weight > 0
+    # has m = 0, so nothing is added (neighbour_vote would give it a uniform row)
+    has = ((X.rows >= 0) & (X.rows < len(z)) & (X.sims > 0)).any(axis=1)
+    mean = neighbour_vote(z, X.rows, X.sims, k=X.k, power=X.power)
+    z += np.where(has[:, None], np.float32(X.alpha) * (mean - bias), np.float32(0))
+    return softmax(z, temperature)
 
 
 def decide(plain_logits: np.ndarray, graph_logits: np.ndarray, y_val: np.ndarray,
